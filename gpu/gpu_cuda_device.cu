@@ -39,9 +39,14 @@ extern "C" int gpu_cuda_device_info(int idx, struct gpu_device_info *info)
 {
 	cudaDeviceProp p;
 	memset(info, 0, sizeof *info);
-	if (cudaGetDeviceProperties(&p, idx) != cudaSuccess)
+	if (cudaGetDeviceProperties(&p, idx) != cudaSuccess) {
+		cudaGetLastError(); /* leave no pending error for the next caller's check */
 		return -ENODEV;
-	snprintf(info->name, sizeof info->name, "%s", p.name);
+	}
+	size_t nl = strnlen(p.name, sizeof p.name);
+	if (nl >= sizeof info->name)
+		nl = sizeof info->name - 1;
+	memcpy(info->name, p.name, nl);
 	info->sm_major = p.major;
 	info->sm_minor = p.minor;
 	info->multiprocessors = p.multiProcessorCount;
@@ -76,6 +81,7 @@ extern "C" int gpu_cuda_selftest(int idx, size_t n, char *why, size_t why_len)
 	}
 	GPU_CUDA_CHECK(cudaMemcpy(dx, hx, n * sizeof(float), cudaMemcpyHostToDevice), why, why_len);
 	GPU_CUDA_CHECK(cudaMemcpy(dy, hy, n * sizeof(float), cudaMemcpyHostToDevice), why, why_len);
+	cudaGetLastError(); /* errors of earlier calls are not this launch's */
 	gpu_saxpy_kernel<<<(unsigned)((n + 255) / 256), 256>>>(n, a, dx, dy);
 	GPU_CUDA_CHECK(cudaGetLastError(), why, why_len);
 	GPU_CUDA_CHECK(cudaMemcpy(hy, dy, n * sizeof(float), cudaMemcpyDeviceToHost), why, why_len);

@@ -46,4 +46,22 @@ static int test_selftest_kernel_matches_host(void)
 	return ST_PASS;
 }
 
-ST_MAIN(ST_CASE(test_device_info_is_sane), ST_CASE(test_selftest_kernel_matches_host))
+/* Regression: a failed query (bad device index) left a pending runtime error that the
+ * self-test's launch check then reported as its own. */
+static int test_selftest_after_failed_query(void)
+{
+	int rc = device_or_skip();
+	if (rc != ST_PASS)
+		return rc;
+	struct gpu_device_info info;
+	char why[256] = "";
+	ST_CHECK_EQ(gpu_cuda_device_info(9999, &info), -ENODEV);
+	rc = gpu_cuda_selftest(0, 1u << 16, why, sizeof why);
+	if (rc != 0)
+		fprintf(stderr, "selftest: %s\n", why);
+	ST_CHECK_EQ(rc, 0);
+	return ST_PASS;
+}
+
+ST_MAIN(ST_CASE(test_device_info_is_sane), ST_CASE(test_selftest_kernel_matches_host),
+	ST_CASE(test_selftest_after_failed_query))
