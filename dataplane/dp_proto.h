@@ -75,14 +75,20 @@ ssize_t dp_rtp_build(uint8_t *buf, size_t cap, const struct dp_rtp_hdr *h);
 /* Signed distance from sequence number a to b, modulo 2^16 (b after a is positive). */
 static inline int16_t dp_rtp_seq_diff(uint16_t a, uint16_t b) { return (int16_t)(uint16_t)(b - a); }
 
-/* Extended (32-bit) sequence number tracking across wraps (RFC 3550 appendix A.1). */
+/* Extended (32-bit) sequence number tracking across wraps (RFC 3550 appendix A.1).
+ * Zero-initialise before the first packet. */
 struct dp_rtp_seq {
 	uint16_t max_seq;
 	uint32_t cycles;   /* wraps seen, shifted left 16 */
 	uint32_t received; /* packets accepted */
 	int started;
+	uint32_t bad_seq;  /* A.1 "bad_seq": 0x10000 | seq expected after a large jump, or 0 */
 };
-/* Accepts seq and returns its extended value. */
+/* Accepts seq and returns its extended value. A step forward below 3000 advances max_seq
+ * (wrapping adds 2^16 to cycles); a step back of at most 100 (reordering, duplicate) is
+ * counted and numbered in its own cycle without moving max_seq; any other jump is neither
+ * counted nor believed until the next packet follows it in sequence (source restarted),
+ * at which point max_seq moves there and cycles is kept. */
 uint32_t dp_rtp_seq_update(struct dp_rtp_seq *s, uint16_t seq);
 
 /* ---- RFC 2435: JPEG over RTP ----------------------------------------------------------- */
@@ -111,7 +117,11 @@ struct dp_jpeg_hdr {
 	size_t data_len;
 };
 
-/* Parses the RFC 2435 headers at the start of an RTP payload. */
+/* Parses the RFC 2435 headers at the start of an RTP payload. Types other than 0, 1, 64, 65
+ * give DP_PROTO_ERR_TYPE; Q 0 or 100..127 and width/height 0 DP_PROTO_ERR_INVALID; a
+ * quantization table length past the end, above 512 or not a whole number (1..4) of tables
+ * for the precision bits DP_PROTO_ERR_QTABLE. Length 0 (tables not sent) is accepted here
+ * and refused by dp_jpeg_frame_add(). */
 int dp_jpeg_parse(const uint8_t *payload, size_t len, struct dp_jpeg_hdr *out);
 
 /* Writes the RFC 2435 headers for h (quantization header included when h->q >= 128 and
@@ -149,12 +159,22 @@ struct dp_jpeg_frame {
 /* Prepares f to collect a frame into buf (cap bytes; the scan data lands at
  * buf + DP_JPEG_HEADERS_MAX). */
 int dp_jpeg_frame_init(struct dp_jpeg_frame *f, uint8_t *buf, size_t cap);
-/* Adds one packet (parsed h, marker bit of its RTP header). */
+/* Adds one packet (parsed h, marker bit of its RTP header). Returns 0 when added and also
+ * for an exact duplicate (same bytes at the same place: not counted again). A refused packet
+ * leaves f unchanged: DP_PROTO_ERR_FRAGMENT for bytes overlapping others differently, frame
+ * parameters (type, Q, size, restart interval, tables) that disagree with earlier packets, or
+ * an end inconsistent with the marker packet's; DP_PROTO_ERR_QTABLE for Q >= 128 first
+ * fragment without usable tables; DP_PROTO_ERR_NOSPACE when buf cannot hold the bytes or more
+ * than 64 disjoint ranges would be needed; DP_PROTO_ERR_INVALID for type-specific != 0
+ * (interlaced). One in-band table (ffmpeg sends that when chroma uses the luma matrix)
+ * serves all three components; with two or more, Y uses table 0 and Cb/Cr table 1. */
 int dp_jpeg_frame_add(struct dp_jpeg_frame *f, const struct dp_jpeg_hdr *h, int marker);
 /* 1 when every scan byte up to the marker packet's end has been received. */
 int dp_jpeg_frame_complete(const struct dp_jpeg_frame *f);
-/* Writes the JFIF headers in front of the scan data and EOI after it; *jfif points to the
- * image inside f->buf and *len is its length. */
+/* Writes the JFIF headers in front of the scan data and EOI after it (unless the scan
+ * already ends with one); *jfif points to the image inside f->buf and *len is its length.
+ * DP_PROTO_ERR_INCOMPLETE while dp_jpeg_frame_complete() is 0. SOF0 is written, or SOF1
+ * when a table has 16-bit entries. */
 int dp_jpeg_frame_finish(struct dp_jpeg_frame *f, const uint8_t **jfif, size_t *len);
 
 /* ---- RFC 4175: uncompressed video ------------------------------------------------------ */
@@ -181,11 +201,13 @@ struct dp_raw_hdr {
 	struct dp_raw_line lines[DP_RAW_MAX_LINES];
 };
 
-/* Parses the RFC 4175 payload header and locates each line segment. */
+/* Parses the RFC 4175 payload header and locates each line segment. Line headers cut short
+ * give DP_PROTO_ERR_TRUNCATED, more than DP_RAW_MAX_LINES DP_PROTO_ERR_LINE, segment lengths
+ * past the end DP_PROTO_ERR_LENGTH; bytes after the last segment are ignored. */
 int dp_raw_parse(const uint8_t *payload, size_t len, struct dp_raw_hdr *out);
 
 /* Builds a payload with n line segments (their data are copied after the headers);
- * returns its length. */
+ * returns its length. The C bits are set from the position (all but the last). */
 ssize_t dp_raw_build(uint8_t *buf, size_t cap, uint16_t ext_seq, const struct dp_raw_line *lines,
 		     unsigned n);
 
@@ -197,8 +219,9 @@ int dp_raw_pgroup(enum dp_raw_sampling s, unsigned *bytes, unsigned *xpix, unsig
 ssize_t dp_raw_frame_size(enum dp_raw_sampling s, unsigned width, unsigned height);
 
 /* Copies every segment of a parsed packet into frame (staging layout, frame_len bytes) and
- * returns the number of payload bytes placed. Segments outside the frame are refused with
- * DP_PROTO_ERR_LINE before anything is written. */
+ * returns the number of payload bytes placed. Segments outside the frame, not on pgroup
+ * boundaries (length, offset, odd line for 4:2:0) or with the F bit (interlaced) are refused
+ * with DP_PROTO_ERR_LINE before anything is written. */
 ssize_t dp_raw_frame_copy(const struct dp_raw_hdr *h, enum dp_raw_sampling s, unsigned width,
 			  unsigned height, uint8_t *frame, size_t frame_len);
 
@@ -221,7 +244,9 @@ struct dp_rtcp_pkt {
 };
 
 /* Walks a compound packet: parses the packet at *off, advances *off. Returns 1 when a
- * packet was produced, 0 at the end, or an error. */
+ * packet was produced, 0 at the end, or an error (*off unchanged): fewer than 4 bytes left
+ * DP_PROTO_ERR_TRUNCATED, version DP_PROTO_ERR_VERSION, length field past the end
+ * DP_PROTO_ERR_LENGTH, padding count 0 or past the body DP_PROTO_ERR_PADDING. */
 int dp_rtcp_next(const uint8_t *buf, size_t len, size_t *off, struct dp_rtcp_pkt *out);
 
 struct dp_rtcp_rb { /* report block */
@@ -252,10 +277,14 @@ struct dp_rtcp_bye {
 	char reason[256]; /* NUL-terminated copy */
 };
 
+/* Wrong pt: DP_PROTO_ERR_TYPE; body shorter than the fixed part: DP_PROTO_ERR_TRUNCATED;
+ * report count (or BYE SSRC count, reason length) beyond the body: DP_PROTO_ERR_LENGTH. Bytes
+ * after the report blocks (profile extensions) are ignored. */
 int dp_rtcp_sr_parse(const struct dp_rtcp_pkt *p, struct dp_rtcp_sr *out);
 int dp_rtcp_rr_parse(const struct dp_rtcp_pkt *p, struct dp_rtcp_rr *out);
 int dp_rtcp_bye_parse(const struct dp_rtcp_pkt *p, struct dp_rtcp_bye *out);
-/* Builders append one packet at buf and return its length (a multiple of 4). */
+/* Builders append one packet at buf and return its length (a multiple of 4). cum_lost is
+ * saturated to 24 bits; a BYE reason is padded with zeros. */
 ssize_t dp_rtcp_sr_build(uint8_t *buf, size_t cap, const struct dp_rtcp_sr *sr);
 ssize_t dp_rtcp_rr_build(uint8_t *buf, size_t cap, const struct dp_rtcp_rr *rr);
 ssize_t dp_rtcp_bye_build(uint8_t *buf, size_t cap, const struct dp_rtcp_bye *bye);
@@ -359,7 +388,13 @@ struct dp_app_msg {
 ssize_t dp_app_size(const struct dp_app_msg *m);
 /* Builds one APP packet; returns its length (multiple of 4). */
 ssize_t dp_app_build(uint8_t *buf, size_t cap, const struct dp_app_msg *m);
-/* Parses an APP packet walked by dp_rtcp_next(). */
+/* Parses an APP packet walked by dp_rtcp_next(). In order: pt not 204 DP_PROTO_ERR_TYPE,
+ * fewer than 8 body bytes DP_PROTO_ERR_TRUNCATED, name not "SHOL" DP_PROTO_ERR_APP_NAME, no
+ * version byte DP_PROTO_ERR_TRUNCATED, version not DP_APP_VERSION DP_PROTO_ERR_APP_VERSION,
+ * unknown kind DP_PROTO_ERR_TYPE, application data not exactly the size the kind and its
+ * count field imply DP_PROTO_ERR_LENGTH, a count above its maximum or a forbidden value
+ * (unknown format or drop reason, served > 1, several formats in ASSIGN)
+ * DP_PROTO_ERR_INVALID. Builders refuse the same values. */
 int dp_app_parse(const struct dp_rtcp_pkt *p, struct dp_app_msg *out);
 
 #ifdef __cplusplus

@@ -1,0 +1,429 @@
+/* dp_ctx — the data-plane context: set-up (port, rings, pools, client table), the poll loop,
+ * RTCP handling (REGISTER, REPORT, BYE) and the queues to and from other threads. */
+#include <time.h>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_malloc.h>
+
+#include "dataplane/dp_int.h"
+
+static const char *const dp_cnt_names[DP_CNT__COUNT] = {
+	[DP_CNT_RX_PKTS] = "rx_pkts",
+	[DP_CNT_RX_BYTES] = "rx_bytes",
+	[DP_CNT_TX_PKTS] = "tx_pkts",
+	[DP_CNT_TX_FAILED] = "tx_failed",
+	[DP_CNT_ARP_REPLIES] = "arp_replies",
+	[DP_CNT_ICMP_REPLIES] = "icmp_replies",
+	[DP_CNT_RTP_PKTS] = "rtp_pkts",
+	[DP_CNT_RTCP_PKTS] = "rtcp_pkts",
+	[DP_CNT_REGISTERS] = "registers",
+	[DP_CNT_REPORTS] = "reports",
+	[DP_CNT_BYES] = "byes",
+	[DP_CNT_FRAMES_COMPLETE] = "frames_complete",
+	[DP_CNT_FRAMES_INCOMPLETE] = "frames_incomplete",
+	[DP_CNT_FRAMES_TOO_LARGE] = "frames_too_large",
+	[DP_CNT_FRAMES_OVERLOAD] = "frames_overload",
+	[DP_CNT_FRAMES_BAD] = "frames_bad",
+	[DP_CNT_DROPS_SENT] = "drops_sent",
+	[DP_CNT_RESULTS_SENT] = "results_sent",
+	[DP_CNT_ASSIGNS_SENT] = "assigns_sent",
+	[DP_CNT_RESULTS_TRIMMED] = "results_trimmed",
+	[DP_CNT_POST_NO_CLIENT] = "post_no_client",
+	[DP_CNT_CLIENTS_NEW] = "clients_new",
+	[DP_CNT_CLIENTS_EVICTED] = "clients_evicted",
+	[DP_CNT_CLIENTS_REMOVED] = "clients_removed",
+	[DP_CNT_DROP_RUNT] = "drop_runt",
+	[DP_CNT_DROP_MULTISEG] = "drop_multiseg",
+	[DP_CNT_DROP_ETHERTYPE] = "drop_ethertype",
+	[DP_CNT_DROP_NOT_MINE] = "drop_not_mine",
+	[DP_CNT_DROP_ARP] = "drop_arp",
+	[DP_CNT_DROP_IP_HDR] = "drop_ip_hdr",
+	[DP_CNT_DROP_IP_CKSUM] = "drop_ip_cksum",
+	[DP_CNT_DROP_IP_FRAG] = "drop_ip_frag",
+	[DP_CNT_DROP_IP_PROTO] = "drop_ip_proto",
+	[DP_CNT_DROP_ICMP] = "drop_icmp",
+	[DP_CNT_DROP_UDP_HDR] = "drop_udp_hdr",
+	[DP_CNT_DROP_UDP_PORT] = "drop_udp_port",
+	[DP_CNT_DROP_RTP] = "drop_rtp",
+	[DP_CNT_DROP_RTP_PT] = "drop_rtp_pt",
+	[DP_CNT_DROP_PAYLOAD] = "drop_payload",
+	[DP_CNT_DROP_RTCP] = "drop_rtcp",
+	[DP_CNT_DROP_TABLE_FULL] = "drop_table_full",
+	[DP_CNT_DROP_DUP] = "drop_dup",
+	[DP_CNT_DROP_STALE] = "drop_stale",
+};
+
+const char *dp_cnt_name(unsigned cnt) { return cnt < DP_CNT__COUNT ? dp_cnt_names[cnt] : NULL; }
+
+void dp_config_defaults(struct dp_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->max_clients = 1024;
+	cfg->frames_per_client = 2;
+	cfg->frame_timeout_ns = 100ull * 1000000;
+	cfg->idle_timeout_ns = 10ull * 1000000000;
+	cfg->scan_interval_ns = 1000000;
+	cfg->rate_window_ns = 1000000000;
+	cfg->default_slo_ms = 100;
+	cfg->default_fps_x100 = 3000;
+	cfg->raw_pt = 96;
+	cfg->default_raw_format = DP_FRAME_RAW420;
+	cfg->default_raw_width = 640;
+	cfg->default_raw_height = 480;
+	cfg->frame_ring_size = 1024;
+	cfg->post_ring_size = 1024;
+	cfg->tx_pool_size = 4095;
+	cfg->burst = 32;
+}
+
+int dp_port_init(uint16_t port_id, unsigned n_mbufs, uint16_t nb_desc)
+{
+	if (!rte_eth_dev_is_valid_port(port_id)) {
+		fprintf(stderr, "dp_port_init: no port %u\n", port_id);
+		return -ENODEV;
+	}
+	char name[RTE_MEMPOOL_NAMESIZE];
+	snprintf(name, sizeof(name), "dp_rx_p%u", port_id);
+	int socket = rte_eth_dev_socket_id(port_id);
+	if (socket < 0)
+		socket = SOCKET_ID_ANY;
+	struct rte_mempool *mp = rte_pktmbuf_pool_create(name, n_mbufs, 256, 0,
+							 RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+	if (!mp) {
+		fprintf(stderr, "dp_port_init: pool %s: %s\n", name, rte_strerror(rte_errno));
+		return -rte_errno;
+	}
+	struct rte_eth_conf conf;
+	memset(&conf, 0, sizeof(conf));
+	int rc;
+	if ((rc = DP_CHECK(rte_eth_dev_configure(port_id, 1, 1, &conf))) < 0 ||
+	    (rc = DP_CHECK(rte_eth_rx_queue_setup(port_id, 0, nb_desc, (unsigned)socket, NULL,
+						   mp))) < 0 ||
+	    (rc = DP_CHECK(rte_eth_tx_queue_setup(port_id, 0, nb_desc, (unsigned)socket,
+						   NULL))) < 0 ||
+	    (rc = DP_CHECK(rte_eth_dev_start(port_id))) < 0) {
+		rte_mempool_free(mp);
+		return rc;
+	}
+	rte_eth_promiscuous_enable(port_id); /* not every driver has it; harmless */
+	return 0;
+}
+
+int dp_port_fini(uint16_t port_id)
+{
+	if (!rte_eth_dev_is_valid_port(port_id))
+		return -ENODEV;
+	DP_CHECK(rte_eth_dev_stop(port_id));
+	int rc = DP_CHECK(rte_eth_dev_close(port_id));
+	char name[RTE_MEMPOOL_NAMESIZE];
+	snprintf(name, sizeof(name), "dp_rx_p%u", port_id);
+	rte_mempool_free(rte_mempool_lookup(name));
+	return rc;
+}
+
+struct dp_ctx *dp_create(const struct dp_config *cfg)
+{
+	if (!cfg || !cfg->name || !cfg->staging || cfg->max_clients == 0 ||
+	    cfg->frames_per_client == 0 || cfg->frames_per_client > DP_MAX_FRAMES_PER_CLIENT ||
+	    cfg->burst == 0 || cfg->burst > DP_BURST_MAX || cfg->media_port == 0 ||
+	    cfg->media_port == 65535 || !rte_is_power_of_2(cfg->frame_ring_size) ||
+	    !rte_is_power_of_2(cfg->post_ring_size) || cfg->tx_pool_size == 0) {
+		fprintf(stderr, "dp_create: bad configuration\n");
+		return NULL;
+	}
+	struct dp_ctx *ctx = rte_zmalloc("dp_ctx", sizeof(*ctx), RTE_CACHE_LINE_SIZE);
+	if (!ctx)
+		return NULL;
+	ctx->cfg = *cfg;
+	if (DP_CHECK(rte_eth_macaddr_get(cfg->port_id, &ctx->mac)) < 0)
+		goto fail;
+	if (dp_table_init(ctx) != 0)
+		goto fail;
+	char name[RTE_RING_NAMESIZE];
+	snprintf(name, sizeof(name), "dpf_%s", cfg->name);
+	ctx->frames = rte_ring_create_elem(name, sizeof(struct dp_frame), cfg->frame_ring_size,
+					   SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	snprintf(name, sizeof(name), "dpp_%s", cfg->name);
+	ctx->posts = rte_ring_create(name, cfg->post_ring_size, SOCKET_ID_ANY, RING_F_SC_DEQ);
+	snprintf(name, sizeof(name), "dpo_%s", cfg->name);
+	ctx->post_pool = rte_mempool_create(name, cfg->post_ring_size - 1, sizeof(struct dp_post),
+					    0, 0, NULL, NULL, NULL, NULL, SOCKET_ID_ANY, 0);
+	snprintf(name, sizeof(name), "dpt_%s", cfg->name);
+	ctx->tx_pool = rte_pktmbuf_pool_create(name, cfg->tx_pool_size, 0, 0,
+					       RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+	if (!ctx->frames || !ctx->posts || !ctx->post_pool || !ctx->tx_pool) {
+		fprintf(stderr, "dp_create: rings/pools for '%s': %s\n", cfg->name,
+			rte_strerror(rte_errno));
+		goto fail;
+	}
+	return ctx;
+fail:
+	dp_destroy(ctx);
+	return NULL;
+}
+
+void dp_destroy(struct dp_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	if (ctx->clients) {
+		for (unsigned i = 0; i < ctx->cfg.max_clients; i++)
+			if (ctx->clients[i].in_use)
+				dp_client_remove(ctx, &ctx->clients[i]);
+	}
+	for (unsigned i = 0; i < ctx->n_tx; i++)
+		rte_pktmbuf_free(ctx->tx[i]);
+	ctx->n_tx = 0;
+	if (ctx->frames) { /* frames nobody took: their slots go back */
+		struct dp_frame f;
+		while (rte_ring_sc_dequeue_elem(ctx->frames, &f, sizeof(f)) == 0)
+			dp_staging_put(ctx->cfg.staging, f.slot);
+	}
+	if (ctx->posts) {
+		void *p;
+		while (rte_ring_sc_dequeue(ctx->posts, &p) == 0)
+			rte_mempool_put(ctx->post_pool, p);
+	}
+	rte_ring_free(ctx->frames);
+	rte_ring_free(ctx->posts);
+	rte_mempool_free(ctx->post_pool);
+	rte_mempool_free(ctx->tx_pool);
+	dp_table_fini(ctx);
+	rte_free(ctx);
+}
+
+uint64_t dp_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void dp_counters_get(const struct dp_ctx *ctx, uint64_t out[DP_CNT__COUNT])
+{
+	for (unsigned i = 0; i < DP_CNT__COUNT; i++)
+		out[i] = __atomic_load_n(&ctx->cnt.v[i], __ATOMIC_RELAXED);
+}
+
+/* ---- RTCP ---------------------------------------------------------------------------------- */
+static void dp_register_rx(struct dp_ctx *ctx, const struct rte_ether_addr *mac, uint32_t ip,
+			   uint16_t sport, const struct dp_app_msg *msg, uint64_t now_ns)
+{
+	const struct dp_app_register *r = &msg->u.reg;
+	struct dp_client_key key = {.ip = ip, .port = r->media_port, .ssrc = msg->ssrc};
+	int created;
+	struct dp_client *c = dp_client_get(ctx, &key, now_ns, &created);
+	if (!c) {
+		DP_CNT_INC(ctx, DP_CNT_DROP_TABLE_FULL);
+		return;
+	}
+	DP_CNT_INC(ctx, DP_CNT_REGISTERS);
+	c->mac = *mac;
+	c->st.managed = 1;
+	c->st.last_seen_ns = now_ns;
+	c->st.rtcp_port = sport;
+	if (r->slo_ms)
+		c->st.slo_ms = r->slo_ms;
+	if (r->fps_x100)
+		c->st.fps_req_x100 = r->fps_x100;
+	uint8_t fmt = 0;
+	if (r->formats & DP_APP_FMT_RAW420)
+		fmt = DP_FRAME_RAW420;
+	else if (r->formats & DP_APP_FMT_RAW422)
+		fmt = DP_FRAME_RAW422;
+	else if (r->formats & DP_APP_FMT_RAWRGB)
+		fmt = DP_FRAME_RAWRGB;
+	if (fmt && r->n_res > 0 && r->res[0].width && r->res[0].height) {
+		c->raw_format = fmt;
+		c->raw_width = r->res[0].width;
+		c->raw_height = r->res[0].height;
+	}
+}
+
+void dp_rtcp_rx(struct dp_ctx *ctx, const struct rte_ether_addr *src_mac, uint32_t src_ip,
+		uint16_t src_port, const uint8_t *buf, size_t len, uint64_t now_ns)
+{
+	size_t off = 0;
+	struct dp_rtcp_pkt p;
+	int rc;
+	DP_CNT_INC(ctx, DP_CNT_RTCP_PKTS);
+	/* REPORT and BYE come from the RTCP port: the stream is on the port below it */
+	struct dp_client_key key = {.ip = src_ip, .port = (uint16_t)(src_port - 1)};
+	while ((rc = dp_rtcp_next(buf, len, &off, &p)) == 1) {
+		if (p.pt == DP_RTCP_PT_APP) {
+			struct dp_app_msg msg;
+			if (dp_app_parse(&p, &msg) != 0) {
+				DP_CNT_INC(ctx, DP_CNT_DROP_RTCP);
+				continue;
+			}
+			if (msg.kind == DP_APP_REGISTER) {
+				dp_register_rx(ctx, src_mac, src_ip, src_port, &msg, now_ns);
+			} else if (msg.kind == DP_APP_REPORT) {
+				key.ssrc = msg.ssrc;
+				struct dp_client *c = dp_client_find(ctx, &key);
+				DP_CNT_INC(ctx, DP_CNT_REPORTS);
+				if (c) {
+					c->rtt_us = msg.u.report.rtt_us;
+					c->bw_kbps = msg.u.report.bw_kbps;
+					c->st.last_seen_ns = now_ns;
+				}
+			} else {
+				DP_CNT_INC(ctx, DP_CNT_DROP_RTCP); /* server-to-client kinds */
+			}
+		} else if (p.pt == DP_RTCP_PT_BYE) {
+			struct dp_rtcp_bye bye;
+			if (dp_rtcp_bye_parse(&p, &bye) != 0) {
+				DP_CNT_INC(ctx, DP_CNT_DROP_RTCP);
+				continue;
+			}
+			DP_CNT_INC(ctx, DP_CNT_BYES);
+			for (unsigned i = 0; i < bye.n_ssrc; i++) {
+				key.ssrc = bye.ssrc[i];
+				struct dp_client *c = dp_client_find(ctx, &key);
+				if (c) {
+					dp_client_remove(ctx, c);
+					DP_CNT_INC(ctx, DP_CNT_CLIENTS_REMOVED);
+				}
+			}
+		}
+		/* SR, RR, SDES: accepted, not used yet */
+	}
+	if (rc < 0)
+		DP_CNT_INC(ctx, DP_CNT_DROP_RTCP);
+}
+
+/* ---- posted messages ------------------------------------------------------------------------- */
+static int dp_post(struct dp_ctx *ctx, const struct dp_client_key *key, uint32_t wire_bytes,
+		   const struct dp_app_msg *msg)
+{
+	void *obj;
+	if (rte_mempool_get(ctx->post_pool, &obj) != 0)
+		return -ENOBUFS;
+	struct dp_post *p = obj;
+	p->key = *key;
+	p->wire_bytes = wire_bytes;
+	p->msg = *msg;
+	if (rte_ring_mp_enqueue(ctx->posts, p) != 0) {
+		rte_mempool_put(ctx->post_pool, p);
+		return -ENOBUFS;
+	}
+	return 0;
+}
+
+int dp_result_post(struct dp_ctx *ctx, const struct dp_frame *f, const struct dp_app_result *r)
+{
+	if (!ctx || !f || !r || r->n_det > DP_APP_MAX_DET)
+		return -EINVAL;
+	struct dp_app_msg m;
+	m.kind = DP_APP_RESULT;
+	m.ssrc = f->client.ssrc;
+	m.u.result = *r;
+	return dp_post(ctx, &f->client, f->wire_bytes, &m);
+}
+
+int dp_assign_post(struct dp_ctx *ctx, const struct dp_client_key *key,
+		   const struct dp_app_assign *a)
+{
+	if (!ctx || !key || !a)
+		return -EINVAL;
+	struct dp_app_msg m;
+	memset(&m, 0, sizeof(m));
+	m.kind = DP_APP_ASSIGN;
+	m.ssrc = key->ssrc;
+	m.u.assign = *a;
+	return dp_post(ctx, key, 0, &m);
+}
+
+/* Cuts a RESULT's detections until its UDP payload fits both the MTU and the bytes of the
+ * frame that earned it. */
+static int dp_result_fit(struct dp_app_msg *m, uint32_t wire_bytes)
+{
+	uint16_t n = m->u.result.n_det;
+	m->u.result.n_det = 0;
+	ssize_t base = dp_app_size(m);
+	m->u.result.n_det = 1;
+	ssize_t per = dp_app_size(m) - base;
+	m->u.result.n_det = n;
+	uint32_t limit = wire_bytes < DP_UDP_PAYLOAD_MAX ? wire_bytes : DP_UDP_PAYLOAD_MAX;
+	if (base <= 0 || per <= 0 || (uint32_t)base > limit)
+		return -EMSGSIZE;
+	uint32_t fit = (limit - (uint32_t)base) / (uint32_t)per;
+	if (n > fit) {
+		m->u.result.n_det = (uint16_t)fit;
+		return 1;
+	}
+	return 0;
+}
+
+static void dp_posts_drain(struct dp_ctx *ctx)
+{
+	void *objs[DP_BURST_MAX];
+	unsigned n = rte_ring_sc_dequeue_burst(ctx->posts, objs, DP_BURST_MAX, NULL);
+	for (unsigned i = 0; i < n; i++) {
+		struct dp_post *p = objs[i];
+		struct dp_client *c = dp_client_find(ctx, &p->key);
+		if (!c) {
+			DP_CNT_INC(ctx, DP_CNT_POST_NO_CLIENT);
+			continue;
+		}
+		if (p->msg.kind == DP_APP_RESULT) {
+			int fit = dp_result_fit(&p->msg, p->wire_bytes);
+			if (fit < 0) {
+				DP_CNT_INC(ctx, DP_CNT_RESULTS_TRIMMED);
+				continue;
+			}
+			if (fit > 0)
+				DP_CNT_INC(ctx, DP_CNT_RESULTS_TRIMMED);
+			if (dp_pkt_send_app(ctx, c, &p->msg) == 0)
+				DP_CNT_INC(ctx, DP_CNT_RESULTS_SENT);
+		} else if (dp_pkt_send_app(ctx, c, &p->msg) == 0) {
+			DP_CNT_INC(ctx, DP_CNT_ASSIGNS_SENT);
+		}
+	}
+	if (n)
+		rte_mempool_put_bulk(ctx->post_pool, objs, n);
+}
+
+/* ---- frames ---------------------------------------------------------------------------------- */
+unsigned dp_frames_dequeue(struct dp_ctx *ctx, struct dp_frame *out, unsigned n)
+{
+	return rte_ring_sc_dequeue_burst_elem(ctx->frames, out, sizeof(*out), n, NULL);
+}
+
+int dp_frame_release(struct dp_ctx *ctx, const struct dp_frame *f)
+{
+	return dp_staging_put(ctx->cfg.staging, f->slot);
+}
+
+/* ---- the loop -------------------------------------------------------------------------------- */
+unsigned dp_poll(struct dp_ctx *ctx, uint64_t now_ns)
+{
+	struct rte_mbuf *pkts[DP_BURST_MAX], *to_free[DP_BURST_MAX];
+	unsigned n_free = 0;
+	dp_posts_drain(ctx);
+	uint16_t n = rte_eth_rx_burst(ctx->cfg.port_id, ctx->cfg.rx_queue, pkts,
+				      (uint16_t)ctx->cfg.burst);
+	for (uint16_t i = 0; i < n; i++) {
+		if (i + 1 < n)
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
+		if (!dp_pkt_rx(ctx, pkts[i], now_ns))
+			to_free[n_free++] = pkts[i];
+	}
+	if (n_free)
+		rte_pktmbuf_free_bulk(to_free, n_free);
+	if (now_ns >= ctx->next_scan_ns) {
+		dp_reasm_scan(ctx, now_ns);
+		ctx->next_scan_ns = now_ns + ctx->cfg.scan_interval_ns;
+	}
+	dp_tx_flush(ctx);
+	return n;
+}
+
+int dp_run(struct dp_ctx *ctx, volatile int *stop)
+{
+	while (!*stop)
+		dp_poll(ctx, dp_now_ns());
+	dp_tx_flush(ctx);
+	return 0;
+}

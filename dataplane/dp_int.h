@@ -1,0 +1,136 @@
+/* dp_int — private structures shared by the dataplane/dp_*.c files (not installed, not
+ * included outside dataplane/). */
+#ifndef SHOAL_DP_INT_H
+#define SHOAL_DP_INT_H
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_common.h>
+#include <rte_errno.h>
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+#include "dataplane/dp.h"
+
+/* Logs file:line and the failing call when a DPDK status is negative; evaluates to it. */
+#define DP_CHECK(call)                                                                      \
+	({                                                                                      \
+		int dp_rc_ = (int)(call);                                                           \
+		if (dp_rc_ < 0)                                                                     \
+			fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                  \
+				strerror(-dp_rc_));                                                         \
+		dp_rc_;                                                                             \
+	})
+
+#define DP_MAX_FRAMES_PER_CLIENT 4
+#define DP_FRAME_MAX_PKTS 4096 /* packets one frame may take (duplicate bitmap size) */
+#define DP_BURST_MAX 64
+#define DP_TX_BUF 128
+#define DP_UDP_PAYLOAD_MAX 1472 /* 1500-byte MTU */
+
+/* One frame being reassembled, straight into its staging slot. */
+struct dp_reasm {
+	uint8_t active;
+	uint8_t format; /* enum dp_frame_format */
+	uint8_t have_marker;
+	uint16_t width, height;
+	uint32_t rtp_ts;
+	uint32_t slot;
+	uint32_t n_pkts;
+	uint32_t wire_bytes;
+	uint32_t raw_bytes, raw_size;
+	uint64_t first_ns, last_ns;
+	uint64_t seen[DP_FRAME_MAX_PKTS / 64]; /* by seq % DP_FRAME_MAX_PKTS */
+	struct dp_jpeg_frame jpeg;
+};
+
+struct dp_client {
+	struct dp_client_key key;
+	uint32_t hash;
+	uint8_t in_use;
+	uint8_t have_done;   /* last_done_ts valid */
+	uint8_t raw_format;  /* enum dp_frame_format, RAW* */
+	uint16_t raw_width, raw_height;
+	uint32_t last_done_ts; /* newest RTP timestamp finished or abandoned */
+	uint32_t rtt_us;
+	uint32_t bw_kbps;
+	struct rte_ether_addr mac; /* source MAC of its latest packet */
+	struct dp_rtp_seq seq;
+	struct dp_client_stats st;
+	uint64_t rate_t0, rate_frames0, rate_bytes0;
+	struct dp_reasm *fr; /* cfg.frames_per_client entries */
+};
+
+struct dp_counters {
+	uint64_t v[DP_CNT__COUNT];
+} __rte_cache_aligned;
+
+/* A message posted by another thread for the poll lcore to send. */
+struct dp_post {
+	struct dp_client_key key;
+	uint32_t wire_bytes; /* RESULT: bytes that earned it */
+	struct dp_app_msg msg;
+};
+
+struct dp_ctx {
+	struct dp_counters cnt;
+	struct dp_config cfg;
+	struct rte_ether_addr mac;
+	uint16_t ip_id;
+	/* client table: open addressing (linear probing, backward-shift deletion) */
+	uint32_t *slots; /* client index + 1, 0 = empty */
+	uint32_t mask;
+	uint64_t seed;
+	struct dp_client *clients;
+	struct dp_reasm *reasm;
+	uint32_t *free_idx;
+	unsigned n_free, n_clients;
+	uint64_t next_scan_ns;
+	/* rings and pools */
+	struct rte_ring *frames;
+	struct rte_ring *posts;
+	struct rte_mempool *post_pool;
+	struct rte_mempool *tx_pool;
+	struct rte_mbuf *tx[DP_TX_BUF];
+	unsigned n_tx;
+};
+
+#define DP_CNT_INC(ctx, c) ((ctx)->cnt.v[(c)]++)
+#define DP_CNT_ADD(ctx, c, n) ((ctx)->cnt.v[(c)] += (n))
+
+/* dp_client.c */
+int dp_table_init(struct dp_ctx *ctx);
+void dp_table_fini(struct dp_ctx *ctx);
+struct dp_client *dp_client_find(const struct dp_ctx *ctx, const struct dp_client_key *key);
+/* Finds or inserts (with the server defaults); NULL when the table is full. *created set. */
+struct dp_client *dp_client_get(struct dp_ctx *ctx, const struct dp_client_key *key,
+				uint64_t now_ns, int *created);
+/* Abandons its frames (no DROP sent) and removes it. */
+void dp_client_remove(struct dp_ctx *ctx, struct dp_client *c);
+
+/* dp_reasm.c */
+void dp_reasm_rtp(struct dp_ctx *ctx, struct dp_client *c, const struct dp_rtp_hdr *h,
+		  uint32_t udp_len, uint64_t now_ns);
+/* Abandons a frame; reason != 0 queues a DROP with that dp_app_drop_reason. */
+void dp_reasm_abandon(struct dp_ctx *ctx, struct dp_client *c, struct dp_reasm *fr,
+		      uint8_t reason);
+/* Timeouts, idle eviction and rates for every client. */
+void dp_reasm_scan(struct dp_ctx *ctx, uint64_t now_ns);
+
+/* dp_pkt.c */
+/* Handles one received packet; returns 1 when the mbuf was reused for TX, 0 to free it. */
+int dp_pkt_rx(struct dp_ctx *ctx, struct rte_mbuf *m, uint64_t now_ns);
+/* Builds and queues an RTCP APP packet to client c (its IP, its RTCP port, its MAC). */
+int dp_pkt_send_app(struct dp_ctx *ctx, const struct dp_client *c, const struct dp_app_msg *msg);
+void dp_tx_push(struct dp_ctx *ctx, struct rte_mbuf *m);
+void dp_tx_flush(struct dp_ctx *ctx);
+
+/* dp_ctx.c */
+void dp_rtcp_rx(struct dp_ctx *ctx, const struct rte_ether_addr *src_mac, uint32_t src_ip,
+		uint16_t src_port, const uint8_t *buf, size_t len, uint64_t now_ns);
+
+#endif
