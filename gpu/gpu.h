@@ -1,15 +1,17 @@
 /* gpu — inference backends and the executor (DESIGN.md §5, §6, §11.8).
  *
  * This header is the module's only public one. It holds no CUDA types, so CPU-only
- * builds include it unchanged. What lives here today: device discovery. The backend
- * interface (load/configure/close, hot submit/poll) and the executor are added by the
- * inference-engine work.
+ * builds include it unchanged. It holds CUDA device discovery and the backend interface
+ * (setup calls: load/prepare/close; hot calls: submit/poll/run), which every backend (CPU
+ * here, CUDA later) implements through struct gpu_backend_ops.
  */
 #ifndef SHOAL_GPU_H
 #define SHOAL_GPU_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "models/mdl.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,6 +42,146 @@ int gpu_cuda_device_info(int idx, struct gpu_device_info *info);
  * same arithmetic on the host: proves the device code of this build loads and runs there.
  * Returns 0, -ENODEV, or -EIO with why filled. */
 int gpu_cuda_selftest(int idx, size_t n, char *why, size_t why_len);
+
+/* ---- backend interface (DESIGN.md §11.8) ----------------------------------------------------
+ *
+ * Three opaque handles:
+ *   gpu_backend  one device (or the host CPU) with its threads/streams;
+ *   gpu_family   a model family loaded on a backend: the weights, held once and shared by every
+ *                variant of the family (parameter sharing, DESIGN.md §5);
+ *   gpu_variant  a family prepared for given input shapes (e.g. 3 x H x W) and a maximum batch:
+ *                shapes inferred and activation memory planned once; nothing is allocated
+ *                by the hot calls.
+ *
+ * Setup calls (may allocate, may be slow): *_create, gpu_family_load, gpu_variant_prepare*,
+ * *_close/destroy. Hot calls (no allocation, no logging): gpu_variant_input,
+ * gpu_variant_submit, gpu_variant_poll, gpu_variant_run, gpu_variant_output.
+ * A variant runs one batch at a time; several variants of one backend are used from one thread
+ * (the executor) at a time.
+ */
+struct gpu_backend;
+struct gpu_family;
+struct gpu_variant;
+
+/* What a backend implements. Handles are the backend's own objects (void *). */
+struct gpu_backend_ops {
+	const char *name; /* "cpu", "cuda" */
+	void (*destroy)(void *be);
+	void *(*family_load)(void *be, const struct mdl_graph *g, char *err, size_t err_len);
+	void (*family_close)(void *fam);
+	/* inputs: one shape per graph input at the maximum batch (dimension 0). */
+	void *(*variant_prepare)(void *fam, const struct mdl_shape *inputs, char *err,
+				 size_t err_len);
+	void (*variant_close)(void *var);
+	float *(*variant_input)(void *var, int idx);
+	int (*variant_submit)(void *var, int batch);
+	int (*variant_poll)(void *var);
+	const float *(*variant_output)(void *var, int idx, struct mdl_shape *shape);
+};
+
+/* Wraps a backend implementation (impl is handed to ops->destroy at the end). NULL on ENOMEM. */
+struct gpu_backend *gpu_backend_create(const struct gpu_backend_ops *ops, void *impl);
+void gpu_backend_destroy(struct gpu_backend *be);
+const char *gpu_backend_name(const struct gpu_backend *be);
+
+/* The CPU backend (C + OpenBLAS, float32; the numeric reference). threads >= 1 sizes its
+ * worker pool and OpenBLAS's thread count (process-wide setting of OpenBLAS). */
+struct gpu_backend *gpu_backend_cpu_create(int threads, char *err, size_t err_len);
+
+/* Loads the weights of graph g. g must stay alive and unchanged until the family is closed
+ * (the CPU backend reads the weights in place). NULL with err filled on failure. */
+struct gpu_family *gpu_family_load(struct gpu_backend *be, const struct mdl_graph *g, char *err,
+				   size_t err_len);
+void gpu_family_close(struct gpu_family *fam);
+
+/* Prepares a variant: inputs[i] is the shape of graph input i at the maximum batch (its
+ * dimension 0). Every batch 1..max whose shapes infer consistently can then be run.
+ * NULL with err filled ("<model>: node '<n>' (<Op>): <reason>") on failure. */
+struct gpu_variant *gpu_variant_prepare(struct gpu_family *fam, const struct mdl_shape *inputs,
+					char *err, size_t err_len);
+/* Shorthand for a single-image-input model: input 0 is [max_batch, C, height, width] with C
+ * taken from the declared input shape. */
+struct gpu_variant *gpu_variant_prepare_image(struct gpu_family *fam, int max_batch, int height,
+					      int width, char *err, size_t err_len);
+void gpu_variant_close(struct gpu_variant *var);
+
+/* Staging buffer of graph input idx, sized for the maximum batch; batch items are contiguous
+ * along dimension 0. Write the first `batch` items, then submit. NULL for a bad idx. */
+float *gpu_variant_input(struct gpu_variant *var, int idx);
+/* Starts the model on the first `batch` items (1..max batch). 0, -EINVAL (batch not
+ * available), -EBUSY (a batch is in flight). The CPU backend computes inside this call. */
+int gpu_variant_submit(struct gpu_variant *var, int batch);
+/* 1 when the submitted batch is done, 0 while it runs, -errno on failure. */
+int gpu_variant_poll(struct gpu_variant *var);
+/* submit + wait. */
+int gpu_variant_run(struct gpu_variant *var, int batch);
+/* Output idx of the last completed batch and its shape (dimension 0 = that batch). NULL for a
+ * bad idx. Valid until the next submit. */
+const float *gpu_variant_output(struct gpu_variant *var, int idx, struct mdl_shape *shape);
+
+/* ---- preprocessing (CPU reference implementation) ------------------------------------------
+ * A staged frame becomes one NCHW float image: colour conversion (BT.601), bilinear resize
+ * with half-pixel centres (stretch, aspect ratio not kept) and normalisation, in one pass. */
+enum gpu_pix_fmt {
+	GPU_PIX_I420,  /* planar Y, U, V; chroma halved in both directions */
+	GPU_PIX_UYVY,  /* packed 4:2:2, bytes U0 Y0 V0 Y1 (RFC 4175 YCbCr-4:2:2 order) */
+	GPU_PIX_RGB24, /* packed R G B */
+};
+
+struct gpu_image {
+	enum gpu_pix_fmt fmt;
+	int width, height;       /* I420/UYVY: even width; I420: even height */
+	const uint8_t *plane[3]; /* I420: Y, U, V; UYVY and RGB24: plane[0] only */
+	int stride[3];           /* bytes per row of each plane used */
+	int full_range;          /* YUV: 1 = full range (JPEG/JFIF), 0 = video range 16..235 */
+};
+
+/* Per output channel: out = (value / 255 - mean) / std; bgr = 1 writes the channels as B, G, R
+ * (mean and std are then in B, G, R order too). */
+struct gpu_norm {
+	float mean[3], std[3];
+	int bgr;
+};
+
+/* Writes 3 x dst_h x dst_w floats (channel planes) at dst. Hot: no allocation.
+ * 0, or -EINVAL for a bad image/size (odd YUV sizes, missing plane, zero std). */
+int gpu_image_to_tensor(const struct gpu_image *img, const struct gpu_norm *norm, float *dst,
+			int dst_h, int dst_w);
+
+/* ---- detection post-processing (host side) ---------------------------------------------------
+ * Decodes the output maps of a zoo family (models/zoo/README.md) into boxes in input pixels,
+ * then per-class greedy NMS. gpu_post_init (setup) finds the outputs by name;
+ * gpu_post_decode (hot, no allocation) decodes one batch item. */
+enum gpu_head {
+	GPU_HEAD_NANODET,   /* cls{s} (N,C,h,w) sigmoid scores + reg{s} (N,4*11,h,w) GFL bins */
+	GPU_HEAD_CENTERNET, /* heatmap, heatmax (N,C,h,w) + wh (N,4,h,w), stride 4, top 100 */
+};
+
+struct gpu_det {
+	float x0, y0, x1, y1; /* input pixels */
+	float score;
+	int cls;
+};
+
+#define GPU_POST_MAX_LEVELS 4
+struct gpu_post {
+	enum gpu_head head;
+	float score_min, iou_max;
+	int n_levels;
+	int stride[GPU_POST_MAX_LEVELS];
+	int out_a[GPU_POST_MAX_LEVELS]; /* graph output index: cls{s} / heatmap */
+	int out_b[GPU_POST_MAX_LEVELS]; /* reg{s} / heatmax */
+	int out_wh;                     /* centernet wh */
+};
+
+/* 0, or -EINVAL with err naming the missing output. */
+int gpu_post_init(struct gpu_post *p, const struct mdl_graph *g, enum gpu_head head,
+		  float score_min, float iou_max, char *err, size_t err_len);
+/* outs[i] / shapes[i]: graph output i of the batch (as from gpu_variant_output). Writes at
+ * most cap detections of batch item `item`, best first; when more candidates pass the
+ * threshold than cap, the best cap are kept. Returns the count or -EINVAL. */
+int gpu_post_decode(const struct gpu_post *p, const float *const *outs,
+		    const struct mdl_shape *shapes, int item, struct gpu_det *dets, int cap);
 
 #ifdef __cplusplus
 }
