@@ -1,5 +1,5 @@
 #!/bin/sh
-# Scheduler benchmark (control/README.md, perf/RESULTS-sched.md). Builds nothing: runs
+# Scheduler benchmark (control/README.md, perf/RESULTS.md). Builds nothing: runs
 # $BUILD/control/shoal-sched (BUILD defaults to build).
 #   compare: heuristic / MILP (GLPK) ratio, slots {2,4} x clients {4,6,8} x slots,
 #            100 instances each (SLO 75/100/150 ms, fps 10/15/25, 7.5-50 Mbps, batch <= 8)

@@ -49,7 +49,7 @@ echo "GStreamer sent 30 frames"
 
 if [ -x "$build/control/shoal-sched" ]; then
 	step "3. scheduler: variants, resolutions and batches for the clients of control/examples/demo.txt"
-	"$build/control/shoal-sched" solve control/examples/demo.txt
+	"$build/control/shoal-sched" solve control/examples/demo.txt --milp
 fi
 
 step "not shown yet: shoal-server (DPDK ingest, batched inference, live adaptation) - see README.md"
