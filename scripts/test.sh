@@ -28,6 +28,12 @@ else
 	scripts/setup.sh --check || { echo "test.sh: run 'sudo scripts/setup.sh' first" >&2; exit 1; }
 fi
 
+# the model zoo (cached outside the repository; offline after the first run) for the
+# whole-model checks of the models suite
+case " ${suites[*]} " in
+*" models "*|*" gpu "*) scripts/fetch-models.sh ;;
+esac
+
 werror=false
 [ -n "${CI:-}" ] && werror=true
 
