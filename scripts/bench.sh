@@ -38,7 +38,8 @@ for b in doc["benchmarks"]:
 for k, v in ns.items():
     print(f"  {k:28s} {v:10.1f} ns/item")
 base = ns.get("memcpy_1400")
-keys = ["rtp_jpeg_parse", "rtcp_app_parse", "rtcp_app_build", "jpeg_frame_reassemble"]
+keys = ["rtp_jpeg_parse", "rtcp_app_parse_result10", "rtcp_app_build_result10",
+        "jpeg_frame_reassemble", "raw_frame_reassemble"]
 parts = [f"{k}_ns={ns[k]:.1f}" for k in keys if k in ns]
 if base:
     parts.append(f"memcpy1400_ns={base:.1f}")
