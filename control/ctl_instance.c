@@ -1,5 +1,6 @@
 /* Instance files for shoal-sched and random instances (ctl.h, "instances"). */
 #include "control/ctl.h"
+#include "control/ctl_priv.h"
 
 #include <errno.h>
 #include <math.h>
@@ -7,19 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int ierr(char *err, size_t errlen, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int ierr(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 /* Parses a number token; 0 on success. Accepts "nan"/"inf" so the scheduler can judge them. */
 static int num(const char *tok, double *out)
@@ -50,7 +38,7 @@ int ctl_instance_read(const char *path, struct ctl_profile *p, struct ctl_params
 {
 	FILE *f = fopen(path, "r");
 	if (!f)
-		return ierr(err, errlen, -errno, "%s: %s", path, strerror(errno));
+		return ctl_err_set(err, errlen, -errno, "%s: %s", path, strerror(errno));
 	int max_batch = 8, explicit_variants = 0, profile_dir = 0, rc = 0, ln = 0, cap = 0;
 	char line[4096], dir[2048] = "";
 	struct ctl_client *cl = NULL;
@@ -68,7 +56,7 @@ int ctl_instance_read(const char *path, struct ctl_profile *p, struct ctl_params
 		for (char *sp, *t = strtok_r(line, " \t\r\n", &sp); t;
 		     t = strtok_r(NULL, " \t\r\n", &sp)) {
 			if (nt == (int)(sizeof(tok) / sizeof(tok[0]))) {
-				rc = ierr(err, errlen, -EINVAL, "%s:%d: too many fields", path, ln);
+				rc = ctl_err_set(err, errlen, -EINVAL, "%s:%d: too many fields", path, ln);
 				goto out;
 			}
 			tok[nt++] = t;
@@ -108,14 +96,14 @@ int ctl_instance_read(const char *path, struct ctl_profile *p, struct ctl_params
 			}
 		} else if (!strcmp(k, "variant")) {
 			if (nt != 4 + max_batch) {
-				rc = ierr(err, errlen, -EINVAL,
+				rc = ctl_err_set(err, errlen, -EINVAL,
 					  "%s:%d: variant needs SIZE ACCURACY FRAME_BYTES and %d "
 					  "latencies (max_batch), got %d fields",
 					  path, ln, max_batch, nt - 1);
 				goto out;
 			}
 			if (p->n_variants >= CTL_MAX_VARIANTS) {
-				rc = ierr(err, errlen, -EINVAL, "%s:%d: more than %d variants", path, ln,
+				rc = ctl_err_set(err, errlen, -EINVAL, "%s:%d: more than %d variants", path, ln,
 					  CTL_MAX_VARIANTS);
 				goto out;
 			}
@@ -131,7 +119,7 @@ int ctl_instance_read(const char *path, struct ctl_profile *p, struct ctl_params
 			explicit_variants = 1;
 		} else if (!strcmp(k, "client")) {
 			if (nt != 6 || inum(tok[1], 0, 0xffffffffL, &lv)) {
-				rc = ierr(err, errlen, -EINVAL,
+				rc = ctl_err_set(err, errlen, -EINVAL,
 					  "%s:%d: client needs ID SLO_MS FPS BW_MBPS WIRE_MS", path, ln);
 				goto out;
 			}
@@ -139,7 +127,7 @@ int ctl_instance_read(const char *path, struct ctl_profile *p, struct ctl_params
 				cap = cap ? 2 * cap : 64;
 				struct ctl_client *nb = realloc(cl, (size_t)cap * sizeof(*cl));
 				if (!nb) {
-					rc = ierr(err, errlen, -ENOMEM, "%s: out of memory", path);
+					rc = ctl_err_set(err, errlen, -ENOMEM, "%s: out of memory", path);
 					goto out;
 				}
 				cl = nb;
@@ -151,12 +139,12 @@ int ctl_instance_read(const char *path, struct ctl_profile *p, struct ctl_params
 				goto bad;
 			nc++;
 		} else {
-			rc = ierr(err, errlen, -EINVAL, "%s:%d: unknown directive '%s'", path, ln, k);
+			rc = ctl_err_set(err, errlen, -EINVAL, "%s:%d: unknown directive '%s'", path, ln, k);
 			goto out;
 		}
 		continue;
 bad:
-		rc = ierr(err, errlen, -EINVAL, "%s:%d: bad value in '%s' line", path, ln, k);
+		rc = ctl_err_set(err, errlen, -EINVAL, "%s:%d: bad value in '%s' line", path, ln, k);
 		goto out;
 	}
 	prm->n_slots = (int)slots;

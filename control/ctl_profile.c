@@ -1,5 +1,6 @@
 /* Profiles: the stand-in, validation, monotone repair, CSV loading (ctl.h part 1). */
 #include "control/ctl.h"
+#include "control/ctl_priv.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -9,9 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int set_err(char *err, size_t errlen, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int set_err(char *err, size_t errlen, int rc, const char *fmt, ...)
+int ctl_err_set(char *err, size_t errlen, int rc, const char *fmt, ...)
 {
 	if (err && errlen) {
 		va_list ap;
@@ -53,31 +52,31 @@ static int finite_pos(double x)
 int ctl_profile_check(const struct ctl_profile *p, char *err, size_t errlen)
 {
 	if (!p)
-		return set_err(err, errlen, -EINVAL, "no profile");
+		return ctl_err_set(err, errlen, -EINVAL, "no profile");
 	if (p->n_variants < 1 || p->n_variants > CTL_MAX_VARIANTS)
-		return set_err(err, errlen, -EINVAL, "profile has %d variants (need 1..%d)",
+		return ctl_err_set(err, errlen, -EINVAL, "profile has %d variants (need 1..%d)",
 			       p->n_variants, CTL_MAX_VARIANTS);
 	if (p->max_batch < 1 || p->max_batch > CTL_MAX_BATCH)
-		return set_err(err, errlen, -EINVAL, "profile max batch %d out of 1..%d",
+		return ctl_err_set(err, errlen, -EINVAL, "profile max batch %d out of 1..%d",
 			       p->max_batch, CTL_MAX_BATCH);
 	for (int m = 0; m < p->n_variants; m++) {
 		const struct ctl_variant *v = &p->v[m];
 		if (v->size <= 0)
-			return set_err(err, errlen, -EINVAL, "variant %d: size %d", m, v->size);
+			return ctl_err_set(err, errlen, -EINVAL, "variant %d: size %d", m, v->size);
 		if (!isfinite(v->accuracy) || v->accuracy < 0 || v->accuracy > 1)
-			return set_err(err, errlen, -EINVAL,
+			return ctl_err_set(err, errlen, -EINVAL,
 				       "variant %d (size %d): accuracy %g not in [0,1]", m,
 				       v->size, v->accuracy);
 		if (!finite_pos(v->frame_bytes))
-			return set_err(err, errlen, -EINVAL, "variant %d (size %d): frame bytes %g",
+			return ctl_err_set(err, errlen, -EINVAL, "variant %d (size %d): frame bytes %g",
 				       m, v->size, v->frame_bytes);
 		for (int b = 0; b < p->max_batch; b++) {
 			if (!finite_pos(v->lat_ms[b]))
-				return set_err(err, errlen, -EINVAL,
+				return ctl_err_set(err, errlen, -EINVAL,
 					       "variant %d (size %d): latency at batch %d is %g", m,
 					       v->size, b + 1, v->lat_ms[b]);
 			if (b > 0 && v->lat_ms[b] < v->lat_ms[b - 1])
-				return set_err(err, errlen, -EINVAL,
+				return ctl_err_set(err, errlen, -EINVAL,
 					       "profile not monotone: variant size %d latency at "
 					       "batch %d (%g ms) below batch %d (%g ms)",
 					       v->size, b + 1, v->lat_ms[b], b, v->lat_ms[b - 1]);
@@ -86,20 +85,20 @@ int ctl_profile_check(const struct ctl_profile *p, char *err, size_t errlen)
 			continue;
 		const struct ctl_variant *u = &p->v[m - 1];
 		if (v->size <= u->size)
-			return set_err(err, errlen, -EINVAL,
+			return ctl_err_set(err, errlen, -EINVAL,
 				       "variants not sorted by size: %d after %d", v->size, u->size);
 		if (v->accuracy < u->accuracy)
-			return set_err(err, errlen, -EINVAL,
+			return ctl_err_set(err, errlen, -EINVAL,
 				       "profile not monotone: accuracy of size %d (%g) below "
 				       "size %d (%g)",
 				       v->size, v->accuracy, u->size, u->accuracy);
 		if (v->frame_bytes < u->frame_bytes)
-			return set_err(err, errlen, -EINVAL,
+			return ctl_err_set(err, errlen, -EINVAL,
 				       "profile not monotone: frame bytes of size %d below size %d",
 				       v->size, u->size);
 		for (int b = 0; b < p->max_batch; b++)
 			if (v->lat_ms[b] < u->lat_ms[b])
-				return set_err(err, errlen, -EINVAL,
+				return ctl_err_set(err, errlen, -EINVAL,
 					       "profile not monotone: latency of size %d at batch "
 					       "%d (%g ms) below size %d (%g ms)",
 					       v->size, b + 1, v->lat_ms[b], u->size, u->lat_ms[b]);
@@ -185,21 +184,21 @@ int ctl_profile_load(struct ctl_profile *p, const char *dir, int max_batch, char
 {
 	char path[4096], line[512];
 	if (!p || !dir || max_batch < 1 || max_batch > CTL_MAX_BATCH)
-		return set_err(err, errlen, -EINVAL, "bad arguments to profile load");
+		return ctl_err_set(err, errlen, -EINVAL, "bad arguments to profile load");
 	memset(p, 0, sizeof(*p));
 	p->max_batch = max_batch;
 
 	snprintf(path, sizeof(path), "%s/latency.csv", dir);
 	FILE *f = fopen(path, "r");
 	if (!f)
-		return set_err(err, errlen, -errno, "%s: %s", path, strerror(errno));
+		return ctl_err_set(err, errlen, -errno, "%s: %s", path, strerror(errno));
 	int ln = 0, rc = 0;
 	while (fgets(line, sizeof(line), f)) {
 		ln++;
 		strip_eol(line);
 		if (ln == 1) {
 			if (strncmp(line, "variant,batch,p50_ms,p99_ms", 27) != 0) {
-				rc = set_err(err, errlen, -EINVAL,
+				rc = ctl_err_set(err, errlen, -EINVAL,
 					     "%s:1: header must be variant,batch,p50_ms,p99_ms", path);
 				break;
 			}
@@ -211,19 +210,19 @@ int ctl_profile_load(struct ctl_profile *p, const char *dir, int max_batch, char
 		int b;
 		double p50, p99;
 		if (sscanf(line, "%127[^,],%d,%lf,%lf", name, &b, &p50, &p99) != 4) {
-			rc = set_err(err, errlen, -EINVAL, "%s:%d: expected variant,batch,p50,p99",
+			rc = ctl_err_set(err, errlen, -EINVAL, "%s:%d: expected variant,batch,p50,p99",
 				     path, ln);
 			break;
 		}
 		int size = variant_size(name);
 		if (size <= 0) {
-			rc = set_err(err, errlen, -EINVAL,
+			rc = ctl_err_set(err, errlen, -EINVAL,
 				     "%s:%d: variant '%s' does not end in its input size", path, ln,
 				     name);
 			break;
 		}
 		if (!finite_pos(p99) || b < 1) {
-			rc = set_err(err, errlen, -EINVAL, "%s:%d: bad batch %d or p99 %g", path, ln,
+			rc = ctl_err_set(err, errlen, -EINVAL, "%s:%d: bad batch %d or p99 %g", path, ln,
 				     b, p99);
 			break;
 		}
@@ -231,7 +230,7 @@ int ctl_profile_load(struct ctl_profile *p, const char *dir, int max_batch, char
 			continue;
 		int m = find_or_add(p, size);
 		if (m < 0) {
-			rc = set_err(err, errlen, -EINVAL, "%s:%d: more than %d variants", path, ln,
+			rc = ctl_err_set(err, errlen, -EINVAL, "%s:%d: more than %d variants", path, ln,
 				     CTL_MAX_VARIANTS);
 			break;
 		}
@@ -244,14 +243,14 @@ int ctl_profile_load(struct ctl_profile *p, const char *dir, int max_batch, char
 	snprintf(path, sizeof(path), "%s/accuracy.csv", dir);
 	f = fopen(path, "r");
 	if (!f)
-		return set_err(err, errlen, -errno, "%s: %s", path, strerror(errno));
+		return ctl_err_set(err, errlen, -errno, "%s: %s", path, strerror(errno));
 	ln = 0;
 	while (fgets(line, sizeof(line), f)) {
 		ln++;
 		strip_eol(line);
 		if (ln == 1) {
 			if (strncmp(line, "variant,f1", 10) != 0) {
-				rc = set_err(err, errlen, -EINVAL, "%s:1: header must be variant,f1",
+				rc = ctl_err_set(err, errlen, -EINVAL, "%s:1: header must be variant,f1",
 					     path);
 				break;
 			}
@@ -262,7 +261,7 @@ int ctl_profile_load(struct ctl_profile *p, const char *dir, int max_batch, char
 		char name[128];
 		double f1;
 		if (sscanf(line, "%127[^,],%lf", name, &f1) != 2) {
-			rc = set_err(err, errlen, -EINVAL, "%s:%d: expected variant,f1", path, ln);
+			rc = ctl_err_set(err, errlen, -EINVAL, "%s:%d: expected variant,f1", path, ln);
 			break;
 		}
 		int size = variant_size(name), m = -1;
@@ -270,7 +269,7 @@ int ctl_profile_load(struct ctl_profile *p, const char *dir, int max_batch, char
 			if (p->v[i].size == size)
 				m = i;
 		if (m < 0) {
-			rc = set_err(err, errlen, -EINVAL, "%s:%d: variant '%s' has no latency rows",
+			rc = ctl_err_set(err, errlen, -EINVAL, "%s:%d: variant '%s' has no latency rows",
 				     path, ln, name);
 			break;
 		}
@@ -280,14 +279,14 @@ int ctl_profile_load(struct ctl_profile *p, const char *dir, int max_batch, char
 	if (rc)
 		return rc;
 	if (p->n_variants == 0)
-		return set_err(err, errlen, -EINVAL, "%s: empty profile", dir);
+		return ctl_err_set(err, errlen, -EINVAL, "%s: empty profile", dir);
 	for (int m = 0; m < p->n_variants; m++) {
 		if (!isfinite(p->v[m].accuracy))
-			return set_err(err, errlen, -EINVAL, "%s: variant %d has no accuracy row", dir,
+			return ctl_err_set(err, errlen, -EINVAL, "%s: variant %d has no accuracy row", dir,
 				       p->v[m].size);
 		for (int b = 0; b < max_batch; b++)
 			if (!isfinite(p->v[m].lat_ms[b]))
-				return set_err(err, errlen, -EINVAL,
+				return ctl_err_set(err, errlen, -EINVAL,
 					       "%s: variant %d has no latency row for batch %d", dir,
 					       p->v[m].size, b + 1);
 	}

@@ -220,6 +220,19 @@ out:
 	return rc;
 }
 
+/* Largest slot count and client count over the sizes of a compare/time run. */
+static void sizes_max(const struct opts *o, int *maxs, int *maxc)
+{
+	*maxs = *maxc = 0;
+	for (int i = 0; i < o->nslots; i++)
+		for (int j = 0; j < o->nfactors; j++) {
+			if (o->slots[i] * o->factors[j] > *maxc)
+				*maxc = o->slots[i] * o->factors[j];
+			if (o->slots[i] > *maxs)
+				*maxs = o->slots[i];
+		}
+}
+
 static int cmd_compare(const struct opts *o)
 {
 	if (!ctl_milp_available()) {
@@ -242,14 +255,8 @@ static int cmd_compare(const struct opts *o)
 		fprintf(csv, "slots,clients,instance,heuristic,milp,proven,ratio,milp_bound,"
 			     "ratio_vs_bound,heur_ms,milp_s\n");
 	}
-	int maxc = 0, maxs = 0;
-	for (int i = 0; i < o->nslots; i++)
-		for (int j = 0; j < o->nfactors; j++) {
-			if (o->slots[i] * o->factors[j] > maxc)
-				maxc = o->slots[i] * o->factors[j];
-			if (o->slots[i] > maxs)
-				maxs = o->slots[i];
-		}
+	int maxc, maxs;
+	sizes_max(o, &maxs, &maxc);
 	struct ctl_client *c = calloc((size_t)maxc + 1, sizeof(*c));
 	struct ctl_sched *s = ctl_sched_create(maxs, maxc);
 	struct ctl_decision *d = ctl_decision_create(maxs, maxc);
@@ -374,14 +381,8 @@ static int cmd_time(const struct opts *o)
 		}
 		fprintf(csv, "slots,clients,p50_ms,p99_ms,max_ms,mean_evaluations\n");
 	}
-	int maxc = 0, maxs = 0;
-	for (int i = 0; i < o->nslots; i++)
-		for (int j = 0; j < o->nfactors; j++) {
-			if (o->slots[i] * o->factors[j] > maxc)
-				maxc = o->slots[i] * o->factors[j];
-			if (o->slots[i] > maxs)
-				maxs = o->slots[i];
-		}
+	int maxc, maxs;
+	sizes_max(o, &maxs, &maxc);
 	struct ctl_client *c = calloc((size_t)maxc + 1, sizeof(*c));
 	struct ctl_sched *s = ctl_sched_create(maxs, maxc);
 	struct ctl_decision *d = ctl_decision_create(maxs, maxc);
