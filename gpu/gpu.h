@@ -62,6 +62,10 @@ int gpu_cuda_selftest(int idx, size_t n, char *why, size_t why_len);
 struct gpu_backend;
 struct gpu_family;
 struct gpu_variant;
+struct gpu_image;
+struct gpu_norm;
+struct gpu_post;
+struct gpu_det;
 
 /* What a backend implements. Handles are the backend's own objects (void *). */
 struct gpu_backend_ops {
@@ -77,12 +81,24 @@ struct gpu_backend_ops {
 	int (*variant_submit)(void *var, int batch);
 	int (*variant_poll)(void *var);
 	const float *(*variant_output)(void *var, int idx, struct mdl_shape *shape);
+	/* Optional (NULL: the generic host version in gpu_backend.c is used). See
+	 * gpu_variant_input_image, gpu_variant_inputs_done, gpu_variant_detect. */
+	int (*variant_input_image)(void *var, int item, const struct gpu_image *img,
+				   const struct gpu_norm *norm);
+	int (*variant_inputs_done)(void *var);
+	int (*variant_detect)(void *var, const struct gpu_post *p, int item, struct gpu_det *dets,
+			      int cap);
 };
 
 /* Wraps a backend implementation (impl is handed to ops->destroy at the end). NULL on ENOMEM. */
 struct gpu_backend *gpu_backend_create(const struct gpu_backend_ops *ops, void *impl);
 void gpu_backend_destroy(struct gpu_backend *be);
 const char *gpu_backend_name(const struct gpu_backend *be);
+
+/* The CUDA/cuDNN backend on device `device` (gpu/cuda/): fp16 = 1 runs NHWC half precision
+ * with fp32 accumulation, 0 runs fp32. NULL with err filled when the build has no CUDA or
+ * the device is absent or unusable (one line saying why). */
+struct gpu_backend *gpu_backend_cuda_create(int device, int fp16, char *err, size_t err_len);
 
 /* The CPU backend (C + OpenBLAS, float32; the numeric reference). threads >= 1 sizes its
  * worker pool and OpenBLAS's thread count (process-wide setting of OpenBLAS). */
@@ -118,6 +134,44 @@ int gpu_variant_run(struct gpu_variant *var, int batch);
 /* Output idx of the last completed batch and its shape (dimension 0 = that batch). NULL for a
  * bad idx. Valid until the next submit. */
 const float *gpu_variant_output(struct gpu_variant *var, int idx, struct mdl_shape *shape);
+
+/* ---- staged frames in, detections out (hot) ---------------------------------------------------
+ * gpu_variant_input_image: preprocesses one staged image (colour conversion, resize to the
+ * variant's input size, normalisation) into batch item `item` (0..max batch - 1) of input 0.
+ * The CPU backend does it inside the call. The CUDA backend copies the image from its (pinned)
+ * memory asynchronously on the variant's stream and converts it on the device: the image
+ * memory must stay untouched until gpu_variant_inputs_done returns 1. 0 or -EINVAL.
+ * gpu_variant_inputs_done: 1 when every image passed to gpu_variant_input_image so far has been
+ * read (its staging slot may go back to the pool), 0 while copies are in flight, -errno.
+ * gpu_variant_detect: detections of batch item `item` of the last completed batch, decoded and
+ * suppressed per class as gpu_post_decode does (on the device for CUDA: only detections come
+ * back). Best first, at most cap; returns the count or -errno. */
+int gpu_variant_input_image(struct gpu_variant *var, int item, const struct gpu_image *img,
+			    const struct gpu_norm *norm);
+int gpu_variant_inputs_done(struct gpu_variant *var);
+int gpu_variant_detect(struct gpu_variant *var, const struct gpu_post *p, int item,
+		       struct gpu_det *dets, int cap);
+
+/* ---- staging: fixed-size slots of pinned host memory (DESIGN.md §1) -------------------------
+ * Complete frames are written by the data plane straight into a slot; the consumer (executor)
+ * hands the slot to a backend and gives it back when gpu_variant_inputs_done says it was read.
+ * Slots are page-aligned and pinned with cudaHostAlloc when a CUDA device is present (so H2D
+ * copies are asynchronous DMA), plain page-aligned memory otherwise. get/put are lock-free and
+ * may be called from any thread; nothing is allocated after create. */
+struct gpu_staging;
+struct gpu_staging *gpu_staging_create(unsigned n_slots, size_t slot_size, char *err,
+				       size_t err_len);
+void gpu_staging_destroy(struct gpu_staging *st);
+/* 1 when the slots are pinned (cudaHostAlloc), 0 when plain host memory. */
+int gpu_staging_pinned(const struct gpu_staging *st);
+/* Takes a free slot: 0 and *slot set, or -ENOBUFS when none is free. */
+int gpu_staging_get(struct gpu_staging *st, uint32_t *slot);
+/* Returns a slot: -EINVAL for an index out of range, -EALREADY when it is already free. */
+int gpu_staging_put(struct gpu_staging *st, uint32_t slot);
+uint8_t *gpu_staging_slot(const struct gpu_staging *st, uint32_t slot);
+size_t gpu_staging_slot_size(const struct gpu_staging *st);
+unsigned gpu_staging_slot_count(const struct gpu_staging *st);
+unsigned gpu_staging_free_count(const struct gpu_staging *st);
 
 /* ---- preprocessing (CPU reference implementation) ------------------------------------------
  * A staged frame becomes one NCHW float image: colour conversion (BT.601), bilinear resize

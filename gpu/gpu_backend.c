@@ -19,6 +19,7 @@ struct gpu_family {
 struct gpu_variant {
 	struct gpu_family *fam;
 	void *impl;
+	struct mdl_shape in0; /* input 0 at the maximum batch */
 };
 
 struct gpu_backend *gpu_backend_create(const struct gpu_backend_ops *ops, void *impl)
@@ -86,6 +87,7 @@ struct gpu_variant *gpu_variant_prepare(struct gpu_family *fam, const struct mdl
 		return NULL;
 	}
 	v->fam = fam;
+	v->in0 = inputs[0];
 	v->impl = fam->be->ops->variant_prepare(fam->impl, inputs, err, err_len);
 	if (!v->impl) {
 		free(v);
@@ -145,4 +147,47 @@ int gpu_variant_run(struct gpu_variant *var, int batch)
 const float *gpu_variant_output(struct gpu_variant *var, int idx, struct mdl_shape *shape)
 {
 	return var->fam->be->ops->variant_output(var->impl, idx, shape);
+}
+
+/* Generic host versions of the optional hot calls: the backend's input buffer is host memory
+ * that the backend reads inside submit, and outputs are host memory. */
+int gpu_variant_input_image(struct gpu_variant *var, int item, const struct gpu_image *img,
+			    const struct gpu_norm *norm)
+{
+	const struct gpu_backend_ops *ops = var->fam->be->ops;
+	if (ops->variant_input_image)
+		return ops->variant_input_image(var->impl, item, img, norm);
+	const struct mdl_shape *s = &var->in0;
+	if (s->rank != 4 || s->d[1] != 3 || item < 0 || item >= s->d[0])
+		return -EINVAL;
+	float *in = ops->variant_input(var->impl, 0);
+	if (!in)
+		return -EINVAL;
+	size_t per = (size_t)3 * (size_t)s->d[2] * (size_t)s->d[3];
+	return gpu_image_to_tensor(img, norm, in + (size_t)item * per, (int)s->d[2], (int)s->d[3]);
+}
+
+int gpu_variant_inputs_done(struct gpu_variant *var)
+{
+	const struct gpu_backend_ops *ops = var->fam->be->ops;
+	return ops->variant_inputs_done ? ops->variant_inputs_done(var->impl) : 1;
+}
+
+int gpu_variant_detect(struct gpu_variant *var, const struct gpu_post *p, int item,
+		       struct gpu_det *dets, int cap)
+{
+	const struct gpu_backend_ops *ops = var->fam->be->ops;
+	if (ops->variant_detect)
+		return ops->variant_detect(var->impl, p, item, dets, cap);
+	const struct mdl_graph *g = var->fam->g;
+	if (g->n_outputs > 16)
+		return -EINVAL;
+	const float *outs[16];
+	struct mdl_shape shapes[16];
+	for (int i = 0; i < g->n_outputs; i++) {
+		outs[i] = ops->variant_output(var->impl, i, &shapes[i]);
+		if (!outs[i])
+			return -EINVAL;
+	}
+	return gpu_post_decode(p, outs, shapes, item, dets, cap);
 }
