@@ -2,14 +2,14 @@
  *
  * One dp_ctx per RX/TX poll lcore. It owns one RX and one TX queue of a port, a bounded table
  * of clients keyed by (source IPv4, source UDP port, RTP SSRC), the reassembly state of every
- * client and per-lcore counters. Complete frames land in slots of a dp_staging pool (page
- * aligned host memory, registered with the GPU later) and their descriptors go to the
+ * client and per-lcore counters. Complete frames land in slots of a gpu_staging pool (gpu.h:
+ * page-aligned host memory, pinned when a CUDA device is present) and their descriptors go to the
  * consumer through a ring (dp_frames_dequeue); the consumer gives the slot back with
  * dp_frame_release. Other threads send shoal messages (RESULT, ASSIGN) through
  * dp_result_post/dp_assign_post; the poll lcore builds and transmits them.
  *
  * Threads: dp_poll/dp_run only on the lcore owning the context. dp_frames_dequeue: the
- * single consumer. dp_frame_release, dp_result_post, dp_assign_post, dp_staging_put and
+ * single consumer. dp_frame_release, dp_result_post, dp_assign_post, gpu_staging_put and
  * dp_counters_get: any thread. Everything else: set-up/tear-down, or the poll lcore.
  *
  * Memory is reserved by dp_create (worst case); nothing is allocated while polling.
@@ -22,29 +22,11 @@
 #include <stdint.h>
 
 #include "dataplane/dp_proto.h"
+#include "gpu/gpu.h" /* struct gpu_staging: pinned frame slots */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* ---- staging pool (moves to gpu/ later) -------------------------------------------------- */
-struct dp_staging; /* opaque: n fixed-size slots in one page-aligned host allocation */
-
-/* Reserves n_slots slots of slot_size bytes (rounded up to the page size). name must be
- * unique in the process (it names the free-list ring). */
-struct dp_staging *dp_staging_create(const char *name, unsigned n_slots, size_t slot_size);
-void dp_staging_destroy(struct dp_staging *st);
-/* Takes a free slot: 0 and *slot set, or -ENOBUFS when none is free. */
-int dp_staging_get(struct dp_staging *st, uint32_t *slot);
-/* Returns a slot taken by dp_staging_get: -EINVAL for an index out of range, -EALREADY when
- * the slot is already free. */
-int dp_staging_put(struct dp_staging *st, uint32_t slot);
-uint8_t *dp_staging_slot(const struct dp_staging *st, uint32_t slot);
-size_t dp_staging_slot_size(const struct dp_staging *st);
-unsigned dp_staging_slot_count(const struct dp_staging *st);
-unsigned dp_staging_free_count(const struct dp_staging *st);
-/* The whole allocation (for cudaHostRegister): base and length in bytes. */
-void *dp_staging_base(const struct dp_staging *st, size_t *len);
 
 /* ---- clients ---------------------------------------------------------------------------- */
 struct dp_client_key {
@@ -143,7 +125,7 @@ struct dp_config {
 	unsigned post_ring_size;    /* RESULT/ASSIGN requests from other threads (power of two) */
 	unsigned tx_pool_size;      /* mbufs for transmitted packets */
 	unsigned burst;             /* RX burst size (<= 64) */
-	struct dp_staging *staging; /* borrowed; outlives the context */
+	struct gpu_staging *staging; /* borrowed; outlives the context */
 };
 
 /* Fills cfg with defaults: 1024 clients, 2 frames per client, 100 ms frame timeout, 10 s idle
@@ -194,7 +176,7 @@ struct dp_frame {
 	uint8_t format;       /* enum dp_frame_format */
 	uint16_t width, height;
 	uint32_t slot;        /* staging slot holding the frame */
-	uint32_t offset;      /* the frame starts at dp_staging_slot(slot) + offset */
+	uint32_t offset;      /* the frame starts at gpu_staging_slot(slot) + offset */
 	uint32_t len;         /* bytes */
 	uint32_t wire_bytes;  /* UDP payload bytes that carried it (bounds the RESULT size) */
 };

@@ -178,7 +178,7 @@ void dp_destroy(struct dp_ctx *ctx)
 	if (ctx->frames) { /* frames nobody took: their slots go back */
 		struct dp_frame f;
 		while (rte_ring_sc_dequeue_elem(ctx->frames, &f, sizeof(f)) == 0)
-			dp_staging_put(ctx->cfg.staging, f.slot);
+			gpu_staging_put(ctx->cfg.staging, f.slot);
 	}
 	if (ctx->posts) {
 		void *p;
@@ -393,7 +393,7 @@ unsigned dp_frames_dequeue(struct dp_ctx *ctx, struct dp_frame *out, unsigned n)
 
 int dp_frame_release(struct dp_ctx *ctx, const struct dp_frame *f)
 {
-	return dp_staging_put(ctx->cfg.staging, f->slot);
+	return gpu_staging_put(ctx->cfg.staging, f->slot);
 }
 
 /* ---- the loop -------------------------------------------------------------------------------- */

@@ -49,7 +49,7 @@ void dp_reasm_abandon(struct dp_ctx *ctx, struct dp_client *c, struct dp_reasm *
 {
 	if (!fr->active)
 		return;
-	dp_staging_put(ctx->cfg.staging, fr->slot);
+	gpu_staging_put(ctx->cfg.staging, fr->slot);
 	fr->active = 0;
 	dp_mark_done(c, fr->rtp_ts);
 	switch (reason) {
@@ -108,8 +108,8 @@ static struct dp_reasm *dp_frame_open(struct dp_ctx *ctx, struct dp_client *c, u
 		dp_reasm_abandon(ctx, c, oldest, DP_APP_DROP_INCOMPLETE);
 		fr = oldest;
 	}
-	struct dp_staging *st = ctx->cfg.staging;
-	size_t cap = dp_staging_slot_size(st);
+	struct gpu_staging *st = ctx->cfg.staging;
+	size_t cap = gpu_staging_slot_size(st);
 	uint32_t raw_size = 0;
 	if (format != DP_FRAME_JPEG) {
 		ssize_t sz = dp_raw_frame_size(dp_sampling_of(format), c->raw_width,
@@ -121,7 +121,7 @@ static struct dp_reasm *dp_frame_open(struct dp_ctx *ctx, struct dp_client *c, u
 		raw_size = (uint32_t)sz;
 	}
 	uint32_t slot;
-	if (dp_staging_get(st, &slot) != 0) {
+	if (gpu_staging_get(st, &slot) != 0) {
 		dp_refuse(ctx, c, ts, DP_APP_DROP_OVERLOAD, udp_len);
 		return NULL;
 	}
@@ -138,7 +138,7 @@ static struct dp_reasm *dp_frame_open(struct dp_ctx *ctx, struct dp_client *c, u
 	memset(fr->seen, 0, sizeof(fr->seen));
 	if (format == DP_FRAME_JPEG) {
 		fr->width = fr->height = 0;
-		if (dp_jpeg_frame_init(&fr->jpeg, dp_staging_slot(st, slot), cap) != 0) {
+		if (dp_jpeg_frame_init(&fr->jpeg, gpu_staging_slot(st, slot), cap) != 0) {
 			dp_reasm_abandon(ctx, c, fr, DP_APP_DROP_TOO_LARGE);
 			return NULL;
 		}
@@ -152,8 +152,8 @@ static struct dp_reasm *dp_frame_open(struct dp_ctx *ctx, struct dp_client *c, u
 static void dp_frame_deliver(struct dp_ctx *ctx, struct dp_client *c, struct dp_reasm *fr,
 			     uint64_t now_ns)
 {
-	struct dp_staging *st = ctx->cfg.staging;
-	uint8_t *base = dp_staging_slot(st, fr->slot);
+	struct gpu_staging *st = ctx->cfg.staging;
+	uint8_t *base = gpu_staging_slot(st, fr->slot);
 	struct dp_frame d;
 	memset(&d, 0, sizeof(d));
 	if (fr->format == DP_FRAME_JPEG) {
@@ -252,7 +252,7 @@ void dp_reasm_rtp(struct dp_ctx *ctx, struct dp_client *c, const struct dp_rtp_h
 			DP_CNT_INC(ctx, DP_CNT_DROP_PAYLOAD);
 			return;
 		}
-		size_t room = dp_staging_slot_size(ctx->cfg.staging) - DP_JPEG_HEADERS_MAX - 2;
+		size_t room = gpu_staging_slot_size(ctx->cfg.staging) - DP_JPEG_HEADERS_MAX - 2;
 		if ((size_t)jh.frag_offset + jh.data_len > room) {
 			dp_reasm_abandon(ctx, c, fr, DP_APP_DROP_TOO_LARGE);
 			return;
@@ -279,7 +279,7 @@ void dp_reasm_rtp(struct dp_ctx *ctx, struct dp_client *c, const struct dp_rtp_h
 		return;
 	}
 	ssize_t n = dp_raw_frame_copy(&rh, dp_sampling_of(format), fr->width, fr->height,
-				      dp_staging_slot(ctx->cfg.staging, fr->slot), fr->raw_size);
+				      gpu_staging_slot(ctx->cfg.staging, fr->slot), fr->raw_size);
 	if (n < 0) {
 		DP_CNT_INC(ctx, DP_CNT_DROP_PAYLOAD);
 		return;

@@ -31,7 +31,7 @@ struct fx {
 	struct rte_ring *rx, *tx;
 	uint16_t port;
 	struct rte_mempool *mp;
-	struct dp_staging *st;
+	struct gpu_staging *st;
 	struct dp_ctx *ctx;
 	struct rte_ether_addr srv_mac;
 	uint64_t now;
@@ -87,7 +87,7 @@ static inline int fx_setup(struct fx *f, cfg_fn tweak, unsigned n_slots, size_t 
 		return -1;
 	rte_eth_macaddr_get(f->port, &f->srv_mac);
 	snprintf(name, sizeof(name), "tst%d", seq);
-	f->st = dp_staging_create(name, n_slots, slot_size);
+	f->st = gpu_staging_create(n_slots, slot_size, NULL, 0);
 	if (!f->st)
 		return -1;
 	struct dp_config cfg;
@@ -118,7 +118,7 @@ static inline void fx_teardown(struct fx *f)
 		rte_pktmbuf_free(m);
 	while (rte_ring_dequeue(f->rx, &m) == 0)
 		rte_pktmbuf_free(m);
-	dp_staging_destroy(f->st);
+	gpu_staging_destroy(f->st);
 	rte_mempool_free(f->mp);
 	rte_ring_free(f->rx);
 	rte_ring_free(f->tx);
@@ -336,7 +336,7 @@ static inline struct rte_mbuf *mk_raw_line(struct fx *f, uint32_t ssrc, uint16_t
 
 static inline int raw_frame_ok(struct fx *f, const struct dp_frame *d, uint32_t ts)
 {
-	const uint8_t *img = dp_staging_slot(f->st, d->slot) + d->offset;
+	const uint8_t *img = gpu_staging_slot(f->st, d->slot) + d->offset;
 	if (d->len != RW * RH * 3 || d->width != RW || d->height != RH ||
 	    d->format != DP_FRAME_RAWRGB || d->rtp_ts != ts)
 		return 0;

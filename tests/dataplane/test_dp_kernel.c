@@ -139,7 +139,7 @@ static void *client_thread(void *p)
 /* ---- shared fixture: namespace, EAL, port, context and dp_run thread, made once ------------ */
 static struct {
 	int state; /* 0 untried, 1 up, -1 failed */
-	struct dp_staging *st;
+	struct gpu_staging *st;
 	struct dp_ctx *ctx;
 	struct run_arg ra;
 	pthread_t th;
@@ -153,7 +153,7 @@ static void kx_down(void)
 	pthread_join(kx.th, NULL);
 	dp_destroy(kx.ctx);
 	dp_port_fini(0);
-	dp_staging_destroy(kx.st);
+	gpu_staging_destroy(kx.st);
 	net_down();
 	kx.state = 0;
 }
@@ -179,7 +179,7 @@ static int kx_up(void)
 		printf("EAL with net_af_packet cannot start here\n");
 		return 0;
 	}
-	kx.st = dp_staging_create("k", 16, 1 << 20);
+	kx.st = gpu_staging_create(16, 1 << 20, NULL, 0);
 	struct dp_config cfg;
 	dp_config_defaults(&cfg);
 	cfg.name = "k";
@@ -192,7 +192,7 @@ static int kx_up(void)
 	cfg.default_raw_height = H;
 	cfg.frame_timeout_ns = 5000000000ull;
 	if (!kx.st || dp_port_init(0, 1023, 512) != 0 || !(kx.ctx = dp_create(&cfg))) {
-		dp_staging_destroy(kx.st);
+		gpu_staging_destroy(kx.st);
 		net_down();
 		return 0;
 	}
@@ -267,7 +267,7 @@ static int test_kernel_ffmpeg_mjpeg_live(void)
 		struct dp_frame f;
 		if (dp_frames_dequeue(ctx, &f, 1) != 1)
 			continue;
-		const uint8_t *img = dp_staging_slot(kx.st, f.slot) + f.offset;
+		const uint8_t *img = gpu_staging_slot(kx.st, f.slot) + f.offset;
 		ST_CHECK_EQ(f.format, DP_FRAME_JPEG);
 		ST_CHECK_EQ(f.width, 320);
 		ST_CHECK_EQ(f.height, 240);
@@ -322,7 +322,7 @@ static int test_kernel_gstreamer_raw_live_byte_exact(void)
 		struct dp_frame f;
 		if (dp_frames_dequeue(ctx, &f, 1) != 1)
 			continue;
-		const uint8_t *img = dp_staging_slot(kx.st, f.slot) + f.offset;
+		const uint8_t *img = gpu_staging_slot(kx.st, f.slot) + f.offset;
 		ST_CHECK_EQ(f.format, DP_FRAME_RAWRGB);
 		ST_CHECK_EQ(f.len, W * H * 3);
 		ST_CHECK_MEM(img, ref + (size_t)frames * W * H * 3, W * H * 3);

@@ -1,46 +1,10 @@
 /* Tests of the DPDK data plane (dataplane/dp.h) through its real poll loop, on crafted
  * packets (see test_dp_fixture.h): ARP/ICMP, malformed packets by kind, reassembly (reorder,
- * duplicates, loss and timeouts, wraps, oversize), staging, the client table, RESULT/ASSIGN,
+ * duplicates, loss and timeouts, wraps, oversize), the client table, RESULT/ASSIGN,
  * dp_run with a consumer thread. meson runs each case in its own process. */
 #include <pthread.h>
 
 #include "test_dp_fixture.h"
-
-static int test_staging_get_put_bounds(void)
-{
-	ST_SKIP_IF(!eal_up(), "DPDK EAL could not be initialised");
-	struct dp_staging *st = dp_staging_create("sgp", 4, 5000);
-	ST_CHECK(st != NULL);
-	ST_CHECK_EQ(dp_staging_slot_count(st), 4);
-	ST_CHECK_EQ(dp_staging_slot_size(st) % 4096, 0);
-	ST_CHECK(dp_staging_slot_size(st) >= 5000);
-	size_t len;
-	uint8_t *base = dp_staging_base(st, &len);
-	ST_CHECK_EQ((uintptr_t)base % 4096, 0);
-	ST_CHECK_EQ(len, 4 * dp_staging_slot_size(st));
-	uint32_t s[4], extra;
-	int seen = 0;
-	for (int i = 0; i < 4; i++) {
-		ST_CHECK_EQ(dp_staging_get(st, &s[i]), 0);
-		ST_CHECK(s[i] < 4);
-		seen |= 1 << s[i];
-		uint8_t *p = dp_staging_slot(st, s[i]);
-		ST_CHECK(p >= base && p + dp_staging_slot_size(st) <= base + len);
-		memset(p, i, dp_staging_slot_size(st)); /* writable end to end */
-	}
-	ST_CHECK_EQ(seen, 0xf);
-	ST_CHECK_EQ(dp_staging_free_count(st), 0);
-	ST_CHECK_EQ(dp_staging_get(st, &extra), -ENOBUFS);
-	ST_CHECK_EQ(dp_staging_put(st, s[2]), 0);
-	ST_CHECK_EQ(dp_staging_put(st, s[2]), -EALREADY);
-	ST_CHECK_EQ(dp_staging_put(st, 4), -EINVAL);
-	ST_CHECK_EQ(dp_staging_free_count(st), 1);
-	ST_CHECK_EQ(dp_staging_get(st, &extra), 0);
-	ST_CHECK_EQ(extra, s[2]);
-	ST_CHECK(dp_staging_slot(st, 4) == NULL);
-	dp_staging_destroy(st);
-	return ST_PASS;
-}
 
 static int test_arp_request_for_server_answered(void)
 {
@@ -281,9 +245,9 @@ static int test_raw_frame_reordered_duplicated_is_exact(void)
 	ST_CHECK_EQ(cs.dup_packets, 4);
 	ST_CHECK_EQ(cs.frames_complete, 1);
 	ST_CHECK_EQ(cs.managed, 0);
-	ST_CHECK_EQ(dp_staging_free_count(f.st), 3);
+	ST_CHECK_EQ(gpu_staging_free_count(f.st), 3);
 	ST_CHECK_EQ(dp_frame_release(f.ctx, &d[0]), 0);
-	ST_CHECK_EQ(dp_staging_free_count(f.st), 4);
+	ST_CHECK_EQ(gpu_staging_free_count(f.st), 4);
 	ST_CHECK_EQ(rte_ring_count(f.tx), 0); /* nothing to say to the client */
 	fx_teardown(&f);
 	return ST_PASS;
@@ -329,7 +293,7 @@ static int test_lost_packet_drop_sent_after_timeout(void)
 		if (y != 7)
 			inject(&f, mk_raw_line(&f, 42, CLI_PORT, (uint16_t)y, ts, y));
 	poll_all(&f);
-	ST_CHECK_EQ(dp_staging_free_count(f.st), 3);
+	ST_CHECK_EQ(gpu_staging_free_count(f.st), 3);
 	f.now += 50 * MS - 1;
 	poll_all(&f);
 	ST_CHECK_EQ(rte_ring_count(f.tx), 0);
@@ -347,7 +311,7 @@ static int test_lost_packet_drop_sent_after_timeout(void)
 	ST_CHECK_EQ(msg.ssrc, 42);
 	ST_CHECK_EQ(msg.u.drop.rtp_ts, ts);
 	ST_CHECK_EQ(msg.u.drop.reason, DP_APP_DROP_INCOMPLETE);
-	ST_CHECK_EQ(dp_staging_free_count(f.st), 4);
+	ST_CHECK_EQ(gpu_staging_free_count(f.st), 4);
 	ST_CHECK_EQ(cnt(&f, DP_CNT_FRAMES_INCOMPLETE), 1);
 	ST_CHECK_EQ(cnt(&f, DP_CNT_DROPS_SENT), 1);
 	struct dp_frame d;
@@ -355,7 +319,7 @@ static int test_lost_packet_drop_sent_after_timeout(void)
 	inject(&f, mk_raw_line(&f, 42, CLI_PORT, 7, ts, 7)); /* too late */
 	poll_all(&f);
 	ST_CHECK_EQ(cnt(&f, DP_CNT_DROP_STALE), 1);
-	ST_CHECK_EQ(dp_staging_free_count(f.st), 4);
+	ST_CHECK_EQ(gpu_staging_free_count(f.st), 4);
 	free_all(out, n);
 	fx_teardown(&f);
 	return ST_PASS;
@@ -381,7 +345,7 @@ static int test_third_open_frame_abandons_oldest(void)
 	ST_CHECK_EQ(parse_app(pl, plen, &msg), 0);
 	ST_CHECK_EQ(msg.kind, DP_APP_DROP);
 	ST_CHECK_EQ(msg.u.drop.rtp_ts, 3000);
-	ST_CHECK_EQ(dp_staging_free_count(f.st), 6);
+	ST_CHECK_EQ(gpu_staging_free_count(f.st), 6);
 	/* the remaining lines of 6000 still complete it */
 	for (unsigned y = 1; y < RH; y++)
 		inject(&f, mk_raw_line(&f, 9, CLI_PORT, (uint16_t)(20 + y), 6000, y));
@@ -416,7 +380,7 @@ static int test_oversize_frame_dropped_too_large(void)
 	ST_CHECK_EQ(msg.u.drop.reason, DP_APP_DROP_TOO_LARGE);
 	ST_CHECK_EQ(cnt(&f, DP_CNT_FRAMES_TOO_LARGE), 1);
 	ST_CHECK_EQ(cnt(&f, DP_CNT_DROP_STALE), 1);
-	ST_CHECK_EQ(dp_staging_free_count(f.st), 4);
+	ST_CHECK_EQ(gpu_staging_free_count(f.st), 4);
 	free_all(out, n);
 	fx_teardown(&f);
 	return ST_PASS;
@@ -458,7 +422,7 @@ static int test_jpeg_fragments_reordered_reassembled(void)
 	ST_CHECK_EQ(d.width, 64);
 	ST_CHECK_EQ(d.height, 48);
 	ST_CHECK_EQ(d.rtp_ts, 7000);
-	const uint8_t *img = dp_staging_slot(f.st, d.slot) + d.offset;
+	const uint8_t *img = gpu_staging_slot(f.st, d.slot) + d.offset;
 	ST_CHECK(d.len > sizeof(scan) + 4);
 	ST_CHECK(img[0] == 0xff && img[1] == 0xd8);
 	ST_CHECK(img[d.len - 2] == 0xff && img[d.len - 1] == 0xd9);
@@ -478,7 +442,7 @@ static int test_jpeg_fragments_reordered_reassembled(void)
 	ST_CHECK_EQ(parse_app(pl, plen, &msg), 0);
 	ST_CHECK_EQ(msg.u.drop.reason, DP_APP_DROP_TOO_LARGE);
 	ST_CHECK_EQ(msg.u.drop.rtp_ts, 8000);
-	ST_CHECK_EQ(dp_staging_free_count(f.st), 4);
+	ST_CHECK_EQ(gpu_staging_free_count(f.st), 4);
 	free_all(out, n);
 	fx_teardown(&f);
 	return ST_PASS;
@@ -519,7 +483,7 @@ static int test_client_table_full_then_idle_eviction(void)
 		ST_CHECK_EQ(dp_client_stats_get(f.ctx, &k, &cs), s <= 2 ? 0 : -ENOENT);
 	}
 	/* their open frames went back to the pool (2 clients x 1 frame still open) */
-	ST_CHECK_EQ(dp_staging_free_count(f.st), 16 - 2);
+	ST_CHECK_EQ(gpu_staging_free_count(f.st), 16 - 2);
 	inject(&f, mk_raw_line(&f, 5, CLI_PORT + 5, 0, 100, 0));
 	poll_all(&f);
 	ST_CHECK_EQ(dp_client_stats_get(f.ctx, &k5, &cs), 0);
@@ -571,7 +535,7 @@ static int test_register_result_bye(void)
 	ST_CHECK_EQ(d.width, 32);
 	ST_CHECK_EQ(d.len, 32 * 16 * 3);
 	ST_CHECK_EQ(d.deadline_ns, d.arrival_ns + 250 * MS);
-	const uint8_t *img = dp_staging_slot(f.st, d.slot) + d.offset;
+	const uint8_t *img = gpu_staging_slot(f.st, d.slot) + d.offset;
 	ST_CHECK_EQ(img[5 * 96 + 10], 5);
 	struct dp_app_result r;
 	memset(&r, 0, sizeof(r));
@@ -693,7 +657,7 @@ static int test_client_table_insert_remove_consistent(void)
 	}
 	ST_CHECK_EQ(dp_client_count(f.ctx), 128);
 	ST_CHECK_EQ(cnt(&f, DP_CNT_CLIENTS_REMOVED), 128);
-	ST_CHECK_EQ(dp_staging_free_count(f.st), 600 - 128);
+	ST_CHECK_EQ(gpu_staging_free_count(f.st), 600 - 128);
 	for (uint32_t i = 0; i < 128; i++)
 		inject(&f, mk_raw_line(&f, 5000 + i, CLI_PORT, 0, 100, 0));
 	poll_all(&f);
@@ -806,7 +770,7 @@ static int test_many_clients_lossy_network_accounting(void)
 			    cnt(&f, DP_CNT_FRAMES_BAD),
 		    0);
 	ST_CHECK_EQ(cnt(&f, DP_CNT_DROPS_SENT), want_incomplete);
-	ST_CHECK_EQ(dp_staging_free_count(f.st), 48);
+	ST_CHECK_EQ(gpu_staging_free_count(f.st), 48);
 	ST_CHECK_EQ(dp_client_count(f.ctx), NC);
 	printf("%u frames complete, %u incomplete, %llu duplicates, %llu stale\n", want_complete,
 	       want_incomplete, (unsigned long long)cnt(&f, DP_CNT_DROP_DUP),
@@ -903,12 +867,12 @@ static int test_run_loop_with_consumer_thread(void)
 	ST_CHECK_EQ(results, 50);
 	ST_CHECK_EQ(cnt(&f, DP_CNT_FRAMES_COMPLETE), 50);
 	ST_CHECK_EQ(cnt(&f, DP_CNT_RESULTS_SENT), 50);
-	ST_CHECK_EQ(dp_staging_free_count(f.st), 4);
+	ST_CHECK_EQ(gpu_staging_free_count(f.st), 4);
 	fx_teardown(&f);
 	return ST_PASS;
 }
 
-ST_MAIN(ST_CASE(test_staging_get_put_bounds), ST_CASE(test_arp_request_for_server_answered),
+ST_MAIN(ST_CASE(test_arp_request_for_server_answered),
 	ST_CASE(test_icmp_echo_answered_with_valid_checksums),
 	ST_CASE(test_malformed_packets_counted_by_kind),
 	ST_CASE(test_raw_frame_reordered_duplicated_is_exact),

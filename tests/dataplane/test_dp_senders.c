@@ -56,7 +56,7 @@ static double psnr_y(const uint8_t *a, const uint8_t *b, size_t n)
 static int sender_frame_ok(struct fx *f, const struct sender *sd, const struct dp_frame *d,
 			   const uint8_t *ref, size_t ref_len, unsigned i)
 {
-	const uint8_t *img = dp_staging_slot(f->st, d->slot) + d->offset;
+	const uint8_t *img = gpu_staging_slot(f->st, d->slot) + d->offset;
 	size_t ysz = (size_t)sd->w * sd->h;
 	if (d->width != sd->w || d->height != sd->h) {
 		fprintf(stderr, "%s frame %u: %ux%u\n", sd->name, i, d->width, d->height);
@@ -160,7 +160,7 @@ static int replay_sender(const char *name, int reversed)
 	ST_CHECK_EQ(cnt(&f, DP_CNT_RTP_PKTS), npk);
 	ST_CHECK_EQ(sent, reversed ? 2 * npk : npk);
 	ST_CHECK_EQ(rte_ring_count(f.tx), 0);
-	ST_CHECK_EQ(dp_staging_free_count(f.st), 8);
+	ST_CHECK_EQ(gpu_staging_free_count(f.st), 8);
 	free(ref);
 	tpcap_close(&pc);
 	fx_teardown(&f);
