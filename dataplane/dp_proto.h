@@ -177,6 +177,24 @@ int dp_jpeg_frame_complete(const struct dp_jpeg_frame *f);
  * when a table has 16-bit entries. */
 int dp_jpeg_frame_finish(struct dp_jpeg_frame *f, const uint8_t **jfif, size_t *len);
 
+/* The sender's side of RFC 2435: what a baseline JFIF (as libjpeg-turbo writes it with its
+ * standard Huffman tables) holds that the RTP/JPEG headers carry. */
+struct dp_jfif_info {
+	uint16_t width, height;
+	uint8_t type;              /* RFC 2435 type: 0 (4:2:2), 1 (4:2:0), +64 with restart markers */
+	uint16_t restart_interval; /* DRI, 0 when absent */
+	uint8_t n_qt;              /* 8-bit quantization tables found (1 or 2) */
+	uint8_t qt[2][64];         /* zig-zag order, as in the DQT segment */
+	const uint8_t *scan;       /* view: entropy-coded data after SOS, EOI excluded */
+	size_t scan_len;
+};
+
+/* Splits a JFIF into what RFC 2435 sends. DP_PROTO_ERR_TRUNCATED / DP_PROTO_ERR_LENGTH for a
+ * cut or inconsistent segment; DP_PROTO_ERR_TYPE for anything RFC 2435 cannot carry
+ * (progressive or 12-bit, not 3 components, chroma subsampled other than 4:2:0 or 4:2:2,
+ * 16-bit tables, more than 2 tables). */
+int dp_jfif_split(const uint8_t *jfif, size_t len, struct dp_jfif_info *out);
+
 /* ---- RFC 4175: uncompressed video ------------------------------------------------------ */
 enum dp_raw_sampling {
 	DP_RAW_SAMPLING_YCBCR420, /* pgroup 6 bytes, 2x2 pixels: Y00 Y01 Y10 Y11 Cb Cr */

@@ -482,3 +482,97 @@ int dp_jpeg_frame_finish(struct dp_jpeg_frame *f, const uint8_t **jfif, size_t *
 	*len = hlen + end;
 	return DP_PROTO_OK;
 }
+
+/* ---- sender side: JFIF -> what RFC 2435 carries ---------------------------------------- */
+
+static int jfif_sof(const uint8_t *s, size_t sl, struct dp_jfif_info *out, uint8_t tq[3])
+{
+	if (sl < 6)
+		return DP_PROTO_ERR_LENGTH;
+	if (s[0] != 8 || s[5] != 3 || sl < 6 + 9)
+		return DP_PROTO_ERR_TYPE; /* 12-bit samples, or not three components */
+	out->height = (uint16_t)dp_be16_get(s + 1);
+	out->width = (uint16_t)dp_be16_get(s + 3);
+	if (out->width == 0 || out->height == 0 || out->width > 2040 || out->height > 2040)
+		return DP_PROTO_ERR_TYPE;
+	uint8_t y = s[6 + 1];
+	if (y == 0x21)
+		out->type = 0;
+	else if (y == 0x22)
+		out->type = 1;
+	else
+		return DP_PROTO_ERR_TYPE;
+	for (int c = 0; c < 3; c++) {
+		if (c > 0 && s[6 + 3 * c + 1] != 0x11)
+			return DP_PROTO_ERR_TYPE;
+		tq[c] = s[6 + 3 * c + 2];
+	}
+	return DP_PROTO_OK;
+}
+
+int dp_jfif_split(const uint8_t *j, size_t len, struct dp_jfif_info *out)
+{
+	if (!j || !out)
+		return DP_PROTO_ERR_INVALID;
+	memset(out, 0, sizeof(*out));
+	if (len < 4)
+		return DP_PROTO_ERR_TRUNCATED;
+	if (j[0] != 0xff || j[1] != 0xd8)
+		return DP_PROTO_ERR_TYPE;
+	uint8_t tq[3] = {0, 1, 1};
+	int have_sof = 0, have_qt[2] = {0, 0};
+	size_t off = 2;
+	for (;;) {
+		while (off < len && j[off] == 0xff && off + 1 < len && j[off + 1] == 0xff)
+			off++; /* fill bytes */
+		if (off + 4 > len)
+			return DP_PROTO_ERR_TRUNCATED;
+		if (j[off] != 0xff)
+			return DP_PROTO_ERR_LENGTH;
+		uint8_t m = j[off + 1];
+		size_t sl = dp_be16_get(j + off + 2);
+		if (sl < 2 || off + 2 + sl > len)
+			return DP_PROTO_ERR_LENGTH;
+		const uint8_t *s = j + off + 4;
+		size_t n = sl - 2;
+		if (m == 0xdb) { /* DQT */
+			for (size_t k = 0; k < n; k += 65) {
+				if (k + 65 > n)
+					return (s[k] >> 4) ? DP_PROTO_ERR_TYPE : DP_PROTO_ERR_LENGTH;
+				if ((s[k] >> 4) != 0 || (s[k] & 15) > 1)
+					return DP_PROTO_ERR_TYPE; /* 16-bit or a third table */
+				memcpy(out->qt[s[k] & 15], s + k + 1, 64);
+				have_qt[s[k] & 15] = 1;
+			}
+		} else if (m == 0xc0 || m == 0xc1) { /* baseline / extended sequential */
+			int rc = jfif_sof(s, n, out, tq);
+			if (rc)
+				return rc;
+			have_sof = 1;
+		} else if ((m >= 0xc2 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc)) {
+			return DP_PROTO_ERR_TYPE; /* progressive, lossless, arithmetic */
+		} else if (m == 0xdd) { /* DRI */
+			if (n < 2)
+				return DP_PROTO_ERR_LENGTH;
+			out->restart_interval = (uint16_t)dp_be16_get(s);
+		} else if (m == 0xda) { /* SOS: the scan runs to EOI at the end */
+			if (!have_sof || !have_qt[0])
+				return DP_PROTO_ERR_TYPE;
+			/* Y on table 0 and chroma on table 1, or everything on table 0 */
+			if (tq[0] != 0 || tq[1] != tq[2] || tq[1] > 1 || (tq[1] == 1 && !have_qt[1]))
+				return DP_PROTO_ERR_TYPE;
+			out->n_qt = (uint8_t)(tq[1] == 1 ? 2 : 1);
+			if (out->restart_interval)
+				out->type = (uint8_t)(out->type + 64);
+			out->scan = s + n;
+			size_t end = len;
+			if (end >= 2 && j[end - 2] == 0xff && j[end - 1] == 0xd9)
+				end -= 2;
+			if (end < off + 2 + sl)
+				return DP_PROTO_ERR_TRUNCATED;
+			out->scan_len = end - (off + 2 + sl);
+			return DP_PROTO_OK;
+		}
+		off += 2 + sl;
+	}
+}

@@ -578,6 +578,51 @@ static int test_jpeg_header_malformed_each_code(void)
 	return ST_PASS;
 }
 
+/* dp_jfif_split (sender side) agrees with the test's own JFIF walk on libjpeg-turbo output,
+ * and refuses what RFC 2435 cannot carry. */
+static int test_jfif_split_matches_and_refuses(void)
+{
+	static uint8_t src[320 * 240 * 3];
+	make_image(src, 320, 240);
+	for (int vs = 1; vs <= 2; vs++) {
+		unsigned long len = 0;
+		unsigned char *jpg = encode_tj(src, 320, 240, vs, 75, &len);
+		ST_CHECK(jpg != NULL);
+		struct jinfo ji;
+		struct dp_jfif_info fi;
+		ST_CHECK_EQ(jfif_split(jpg, len, &ji), 0);
+		ST_CHECK_EQ(dp_jfif_split(jpg, len, &fi), DP_PROTO_OK);
+		ST_CHECK_EQ(fi.width, 320);
+		ST_CHECK_EQ(fi.height, 240);
+		ST_CHECK_EQ(fi.type, vs == 2 ? 1 : 0);
+		ST_CHECK_EQ(fi.n_qt, 2);
+		ST_CHECK_MEM(fi.qt[0], ji.qt[0], 64);
+		ST_CHECK_MEM(fi.qt[1], ji.qt[1], 64);
+		ST_CHECK(fi.scan == ji.scan);
+		ST_CHECK_EQ(fi.scan_len, ji.scan_len);
+		/* every cut is refused, none crashes */
+		const unsigned long scan_at = (unsigned long)(fi.scan - jpg);
+		for (unsigned long cut = 0; cut < scan_at; cut++)
+			ST_CHECK(dp_jfif_split(jpg, cut, &fi) < 0);
+		tjFree(jpg);
+	}
+	/* progressive, grayscale and 4:4:4 cannot be carried */
+	tjhandle t = tjInitCompress();
+	const int samp[] = {TJSAMP_GRAY, TJSAMP_444, TJSAMP_420};
+	const int flags[] = {0, 0, TJFLAG_PROGRESSIVE};
+	for (int k = 0; k < 3; k++) {
+		unsigned char *out = NULL;
+		unsigned long len = 0;
+		ST_CHECK_EQ(tjCompress2(t, src, 320, 0, 240, TJPF_RGB, &out, &len, samp[k], 75,
+					flags[k]), 0);
+		struct dp_jfif_info fi;
+		ST_CHECK_EQ(dp_jfif_split(out, len, &fi), DP_PROTO_ERR_TYPE);
+		tjFree(out);
+	}
+	tjDestroy(t);
+	return ST_PASS;
+}
+
 ST_MAIN(ST_CASE(test_jpeg_reassemble_tjcompress2_420_422),
 	ST_CASE(test_jpeg_reassemble_420_inband_tables_decodes),
 	ST_CASE(test_jpeg_reassemble_422_inband_tables_decodes),
@@ -586,4 +631,4 @@ ST_MAIN(ST_CASE(test_jpeg_reassemble_tjcompress2_420_422),
 	ST_CASE(test_jpeg_qtables_match_libjpeg_every_q),
 	ST_CASE(test_jpeg_missing_fragment_incomplete),
 	ST_CASE(test_jpeg_overlap_and_inconsistent_refused),
-	ST_CASE(test_jpeg_header_malformed_each_code))
+	ST_CASE(test_jpeg_header_malformed_each_code), ST_CASE(test_jfif_split_matches_and_refuses))
