@@ -6,11 +6,14 @@
 #   proto   RTP/RFC 2435 parse, RTCP APP build/parse, JPEG frame reassembly (ns per packet),
 #           against a 1400-byte memcpy measured in the same run
 #   sched   scheduler approximation ratio vs the GLPK MILP optimum, and its runtime
+#   ingest  data-plane ingest (shoal-server --sink) vs dpdk-testpmd rxonly over memif, and vs
+#           a kernel recvmmsg receiver on loopback (root)
+#   gpu-infer  CUDA backend fps, staged frame to detections, vs PyTorch eager/CUDA graphs (GPU)
 # Figures and the machines they ran on are kept in perf/RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 [ $# -ge 1 ] || { usage >&2; exit 2; }
 name=$1; shift
 case "$name" in -h|--help) usage; exit 0 ;; esac
@@ -51,6 +54,12 @@ PY
 	;;
 sched)
 	SHOAL_BUILD=$build exec scripts/bench-sched.sh "$@"
+	;;
+ingest)
+	SHOAL_BUILD=$build exec scripts/bench-ingest.sh "$@"
+	;;
+gpu-infer)
+	SHOAL_BENCH_BUILD=$build exec scripts/bench-gpu-infer.sh "$@"
 	;;
 *)
 	echo "bench.sh: unknown benchmark '$name'" >&2; usage >&2; exit 2 ;;

@@ -10,7 +10,7 @@ PKGS=(
 	# build
 	build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
 	# data plane
-	dpdk libdpdk-dev libhwloc-dev libpcap-dev
+	dpdk dpdk-dev libdpdk-dev libhwloc-dev libpcap-dev
 	# models and inference
 	libopenblas-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata
 	libturbojpeg0-dev libjpeg-dev
