@@ -43,12 +43,12 @@ ncpu=$(nproc)
 rx_cpu=$(( ncpu > 1 ? 1 : 0 ))
 eal_common=(--no-huge -m 1024 --no-pci --no-telemetry)
 server_ip=10.99.0.1
-gen() { # gen LOG EXTRA-EAL...
+gen() { # gen LOG [shoal-gen options...]
 	local log=$1; shift
 	"$build/perf/shoal-gen" --lcores "0@0" --file-prefix "shoal-gen-$$" "${eal_common[@]}" \
-		--vdev="net_memif0,role=client,socket=$sock" "$@" -- \
+		--vdev="net_memif0,role=client,socket=$sock" -- \
 		--dst-ip "$server_ip" --clients "$clients" --size 640x480 --payload 1400 \
-		--seconds "$secs" >"$log" 2>&1
+		--seconds "$secs" "$@" >"$log" 2>&1
 }
 
 # ---- 1. testpmd rxonly ------------------------------------------------------------------------
@@ -60,7 +60,7 @@ dpdk-testpmd --lcores "0@0,1@$rx_cpu" --file-prefix "shoal-tp-$$" "${eal_common[
 tp=$!
 pids+=("$tp")
 sleep 2
-gen "$tmp/gen-tp.log" || { cat "$tmp/gen-tp.log" >&2; exit 1; }
+gen "$tmp/gen-tp.log" --dst-mac 02:00:00:00:00:01 || { cat "$tmp/gen-tp.log" "$tmp/testpmd.log" >&2; exit 1; }
 kill -INT "$tp"; wait "$tp" 2>/dev/null || true
 testpmd_mpps=$(/usr/bin/python3 - "$tmp/testpmd.log" <<'PY'
 import re, sys, statistics
