@@ -6,11 +6,14 @@
  * page-aligned host memory, pinned when a CUDA device is present) and their descriptors go to the
  * consumer through a ring (dp_frames_dequeue); the consumer gives the slot back with
  * dp_frame_release. Other threads send shoal messages (RESULT, ASSIGN) through
- * dp_result_post/dp_assign_post; the poll lcore builds and transmits them.
+ * dp_result_post/dp_assign_post; the poll lcore builds and transmits them. JPEG frames may be
+ * decoded on worker threads first (dp_decoder_*, below); other threads read every client's
+ * statistics through a lock-free snapshot (dp_clients_snapshot).
  *
  * Threads: dp_poll/dp_run only on the lcore owning the context. dp_frames_dequeue: the
- * single consumer. dp_frame_release, dp_result_post, dp_assign_post, gpu_staging_put and
- * dp_counters_get: any thread. Everything else: set-up/tear-down, or the poll lcore.
+ * single consumer. dp_frame_release, dp_result_post, dp_assign_post, gpu_staging_put,
+ * dp_counters_get, dp_clients_snapshot and dp_decoder_stats_get: any thread. Everything else:
+ * set-up/tear-down, or the poll lcore.
  *
  * Memory is reserved by dp_create (worst case); nothing is allocated while polling.
  * Functions return 0 (or a count) on success and -errno on failure; constructors NULL.
@@ -44,9 +47,10 @@ enum dp_frame_format {
 
 struct dp_client_stats {
 	uint64_t packets, bytes;  /* RTP packets and UDP payload bytes accepted */
-	uint64_t frames_complete; /* handed to the consumer */
+	uint64_t frames_complete; /* complete, handed to the consumer (or to the JPEG decoder) */
 	uint64_t frames_incomplete; /* abandoned with packets missing (DROP sent) */
-	uint64_t frames_dropped;  /* complete or not, dropped for another reason (DROP sent) */
+	uint64_t frames_dropped;  /* complete or not, dropped for another reason (DROP sent);
+				   * includes complete JPEG frames the decoder refused */
 	uint64_t dup_packets;     /* duplicates ignored */
 	uint64_t stale_packets;   /* packets of a frame already finished or abandoned */
 	uint32_t ext_seq_max;     /* highest extended RTP sequence number */
@@ -79,6 +83,12 @@ enum dp_cnt {
 	DP_CNT_RESULTS_TRIMMED,   /* RESULTs cut to stay below the bytes that earned them */
 	DP_CNT_POST_NO_CLIENT,    /* posted message for a client no longer in the table */
 	DP_CNT_CLIENTS_NEW, DP_CNT_CLIENTS_EVICTED, DP_CNT_CLIENTS_REMOVED,
+	/* JPEG decode workers (cfg.decoder set; see "JPEG decode workers" below) */
+	DP_CNT_FRAMES_TO_DECODER, /* complete JPEG frames handed to the decoder */
+	DP_CNT_FRAMES_UNDECODABLE, /* refused by the decoder: corrupt, or decoded image larger
+				    * than a slot (DROP BAD_FRAME / TOO_LARGE sent) */
+	DP_CNT_DECODE_OVERLOAD,   /* decoded but no staging slot or consumer ring full (DROP
+				   * OVERLOAD sent) */
 	/* packets dropped, by kind */
 	DP_CNT_DROP_RUNT,       /* shorter than its headers */
 	DP_CNT_DROP_MULTISEG,   /* chained mbuf */
@@ -126,11 +136,17 @@ struct dp_config {
 	unsigned tx_pool_size;      /* mbufs for transmitted packets */
 	unsigned burst;             /* RX burst size (<= 64) */
 	struct gpu_staging *staging; /* borrowed; outlives the context */
+	/* added for the decode workers and the statistics snapshot */
+	struct dp_decoder *decoder; /* NULL: JPEG frames go to the consumer as DP_FRAME_JPEG;
+				     * else decoded by this pool (borrowed, see below) */
+	uint64_t snapshot_interval_ns; /* how often the scan publishes dp_clients_snapshot's copy
+					* (0: at every scan) */
 };
 
 /* Fills cfg with defaults: 1024 clients, 2 frames per client, 100 ms frame timeout, 10 s idle
  * timeout, 1 ms scan, 1 s rate window, SLO 100 ms at 30 fps, raw PT 96 as 640x480 I420,
- * rings of 1024, 4095 TX mbufs, burst 32. name, ip, media_port and staging must be set. */
+ * rings of 1024, 4095 TX mbufs, burst 32, no decoder, snapshot at every scan. name, ip,
+ * media_port and staging must be set. */
 void dp_config_defaults(struct dp_config *cfg);
 
 /* Configures port_id with one RX and one TX queue of nb_desc descriptors, an RX pool of
@@ -179,6 +195,8 @@ struct dp_frame {
 	uint32_t offset;      /* the frame starts at gpu_staging_slot(slot) + offset */
 	uint32_t len;         /* bytes */
 	uint32_t wire_bytes;  /* UDP payload bytes that carried it (bounds the RESULT size) */
+	uint8_t full_range;   /* YUV formats: 1 = full range 0..255 (decoded JPEG/JFIF),
+			       * 0 = as the sender sent it (RFC 4175: video range) */
 };
 
 /* Takes up to n complete frames (single consumer). Returns how many. */
@@ -193,6 +211,128 @@ int dp_result_post(struct dp_ctx *ctx, const struct dp_frame *f, const struct dp
 /* Queues an ASSIGN for a client in the table (any thread). -ENOBUFS when the queue is full. */
 int dp_assign_post(struct dp_ctx *ctx, const struct dp_client_key *key,
 		   const struct dp_app_assign *a);
+
+/* ---- ports with several queues, lcore placement (dp_port.c, dp_lcore.c) ------------------
+ * Set-up only (main lcore, after rte_eal_init). dp_port_setup works with any DPDK port: PCI
+ * NICs and the vdevs (net_af_xdp, net_af_packet, net_memif, net_tap, net_null, net_ring). */
+struct dp_port_info {
+	uint16_t port_id;
+	uint16_t n_queues;   /* RX queues = TX queues configured; queue i belongs to poll lcore i */
+	int socket;          /* NUMA socket of the device, -1 when the device does not say (vdevs) */
+	uint8_t rss;         /* 1: RSS on IPv4 addresses spreads clients over the queues */
+	uint8_t link_up;     /* link state when dp_port_setup returned */
+	uint32_t link_mbps;  /* link speed, 0 when unknown */
+	uint16_t max_queues; /* what the device offers (min of its RX and TX maximum) */
+	char driver[32];     /* "net_af_packet", "mlx5_pci", ... */
+	char device[64];     /* device name: PCI address or vdev name */
+};
+
+/* Configures port_id with min(n_queues, device maximum) RX and TX queues of nb_desc
+ * descriptors each, with RSS on the IPv4 source and destination addresses (RTE_ETH_RSS_IPV4,
+ * so a client's RTP and RTCP on port + 1 land on the same queue and the same client table;
+ * plus UDP by source address only where the NIC hashes UDP apart and offers that input set)
+ * when the device offers RSS, one queue otherwise (and for net_tap, whose kernel side picks
+ * queues by a hash over the ports). The RX mbuf pool (at least n_mbufs, raised
+ * to what the queues need) lives on the device's NUMA socket. Starts the port and waits at most
+ * 3 s for the link (a port whose link stays down, e.g. memif without its peer yet, is still
+ * started). Fills *out; returns the number of queues (>= 1) or -errno. */
+int dp_port_setup(uint16_t port_id, unsigned n_queues, uint16_t nb_desc, unsigned n_mbufs,
+		  struct dp_port_info *out);
+/* Stops and closes a port set up by dp_port_setup and frees its pool. 0 or -errno. */
+int dp_port_teardown(uint16_t port_id);
+
+#define DP_LCORE_MAX 128
+struct dp_lcore_plan {
+	unsigned n;                  /* poll lcores chosen, best first */
+	unsigned lcore[DP_LCORE_MAX]; /* EAL lcore ids (never the main lcore) */
+	int port_node;               /* NUMA node of the port, -1 when unknown */
+	int gpu_node;                /* NUMA node of the GPU, -1 when unknown or none given */
+	unsigned n_near;             /* how many of lcore[] sit near the port (or the GPU) */
+	uint8_t near[DP_LCORE_MAX];  /* 1 when lcore[i] sits near the port (or the GPU) */
+	uint8_t user;                /* 1: the user chose the lcores (-l/-c/--lcores); order kept */
+};
+
+/* 1 when the EAL arguments choose the lcores themselves (-l, -c, --lcores, in any spelling). */
+int dp_lcore_user_given(int argc, char *const argv[]);
+/* Chooses up to `want` worker lcores (0: all) for the poll loops of port_id. With user_given,
+ * the EAL's worker lcores in their order. Otherwise hwloc places them: lcores whose CPU lies on
+ * the NUMA node of the port (its PCI device, or rte_eth_dev_socket_id) first, then on the node
+ * of the GPU whose PCI bus id is gpu_pci ("0000:65:00.0"; NULL when none), then the rest;
+ * lcores sharing a physical core with the main lcore last. Returns the count (>= 1), or
+ * -ENOENT when the EAL has no worker lcore. */
+int dp_lcore_plan_make(uint16_t port_id, const char *gpu_pci, unsigned want, int user_given,
+		       struct dp_lcore_plan *out);
+/* ---- end of ports and placement -------------------------------------------------------------- */
+
+/* ---- JPEG decode workers (dp_decode.c) -----------------------------------------------------
+ * A pool of plain pthreads shared by every context. Create it before the contexts and name it
+ * in their dp_config.decoder. When a context completes a JPEG frame, the poll lcore hands the
+ * frame's descriptor to the pool through a lock-free ring (no allocation, no system call); a
+ * worker decodes it with libjpeg-turbo straight into a fresh slot of the same staging pool as
+ * the JFIF, gives the JFIF slot back and enqueues a DP_FRAME_RAW420 frame (I420, full range;
+ * 4:2:2 JPEGs have their chroma rows averaged in pairs) on the consumer ring of the context the
+ * frame came from. That ring is then multi-producer (poll lcore + workers) with a single
+ * consumer, and a client's frames may come out of it in another order than they completed
+ * (two workers); deadlines and RTP timestamps say which is which.
+ * A frame the worker cannot decode (corrupt data; decoded image larger than a slot) or place
+ * (no free slot, consumer ring full) goes back to the poll lcore through the context's message
+ * queue: the client gets DROP (BAD_FRAME, TOO_LARGE, OVERLOAD) and the counters move
+ * (DP_CNT_FRAMES_UNDECODABLE, DP_CNT_DECODE_OVERLOAD). Idle workers poll their ring, sleeping
+ * from 1 us doubling up to idle_sleep_max_us between empty polls.
+ * Order: stop the poll lcores first; dp_destroy waits for the frames of its context still in
+ * the workers' hands; destroy the pool after every context using it, or before (then frames
+ * still queued are dropped and their slots given back). */
+struct dp_decoder; /* opaque */
+
+struct dp_decoder_config {
+	const char *name;      /* unique: names its ring */
+	unsigned n_workers;    /* 1..64 */
+	const int *cpus;       /* n_workers CPU numbers to pin each worker to, or NULL (unpinned) */
+	unsigned queue_size;   /* frames waiting for a worker (power of two) */
+	unsigned idle_sleep_max_us; /* longest sleep of an idle worker between polls */
+};
+
+/* Fills cfg: 2 workers unpinned, queue of 256, idle sleep up to 200 us. name must be set. */
+void dp_decoder_config_defaults(struct dp_decoder_config *cfg);
+/* Starts the workers (after rte_eal_init). NULL on a bad configuration, when a ring, a
+ * TurboJPEG handle or a thread cannot be made, or a CPU cannot be pinned (message on stderr). */
+struct dp_decoder *dp_decoder_create(const struct dp_decoder_config *cfg);
+/* Stops and joins the workers; frames still queued are dropped (slots given back, no DROP). */
+void dp_decoder_destroy(struct dp_decoder *dec);
+
+struct dp_decoder_stats {
+	uint64_t decoded;        /* frames delivered decoded */
+	uint64_t corrupt;        /* refused: the JPEG did not decode (warnings count as errors),
+				  * or is not 4:2:0/4:2:2 with even sizes */
+	uint64_t too_large;      /* refused: decoded image larger than a slot */
+	uint64_t no_slot;        /* decoded frame lost: no free staging slot */
+	uint64_t ring_full;      /* decoded frame lost: the context's consumer ring was full */
+	uint64_t drops_unsent;   /* a refusal whose DROP could not be queued (message queue full) */
+	uint64_t decode_ns;      /* time spent decoding, summed over the workers */
+	uint64_t decode_ns_max;  /* longest single decode */
+};
+/* Sums of the workers' counters (any thread, no lock; each counter read atomically). */
+void dp_decoder_stats_get(const struct dp_decoder *dec, struct dp_decoder_stats *out);
+/* Frames waiting in the queue now (any thread). */
+unsigned dp_decoder_queued(const struct dp_decoder *dec);
+
+/* ---- statistics for other threads (snapshot) ------------------------------------------------
+ * At every scan (or every cfg.snapshot_interval_ns) the poll lcore copies the key and
+ * statistics of every client into one of two buffers preallocated by dp_create, each guarded
+ * by a sequence number (seqlock), and publishes it; dp_run publishes once more when it stops.
+ * dp_clients_snapshot may be called from any thread, never blocks the poll lcore and never
+ * takes a lock: it copies the latest published buffer and retries when the poll lcore
+ * overwrote it meanwhile. */
+struct dp_client_snapshot {
+	struct dp_client_key key;
+	struct dp_client_stats st; /* as dp_client_stats_get returns it */
+};
+/* Copies up to cap clients of the latest snapshot into out and sets *epoch (if not NULL) to
+ * its number (1, 2, ...; 0 when nothing was published yet). Returns the number of clients in
+ * the snapshot (more than cap: only cap were copied), or -EAGAIN when no consistent copy could
+ * be made after many tries. Any thread. */
+int dp_clients_snapshot(const struct dp_ctx *ctx, struct dp_client_snapshot *out, unsigned cap,
+			uint64_t *epoch);
 
 #ifdef __cplusplus
 }

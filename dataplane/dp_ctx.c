@@ -1,10 +1,12 @@
 /* dp_ctx — the data-plane context: set-up (port, rings, pools, client table), the poll loop,
- * RTCP handling (REGISTER, REPORT, BYE) and the queues to and from other threads. */
+ * RTCP handling (REGISTER, REPORT, BYE), the queues to and from other threads and the
+ * statistics snapshot other threads read (seqlock over two buffers). */
 #include <time.h>
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_malloc.h>
+#include <rte_pause.h>
 
 #include "dataplane/dp_int.h"
 
@@ -33,6 +35,9 @@ static const char *const dp_cnt_names[DP_CNT__COUNT] = {
 	[DP_CNT_CLIENTS_NEW] = "clients_new",
 	[DP_CNT_CLIENTS_EVICTED] = "clients_evicted",
 	[DP_CNT_CLIENTS_REMOVED] = "clients_removed",
+	[DP_CNT_FRAMES_TO_DECODER] = "frames_to_decoder",
+	[DP_CNT_FRAMES_UNDECODABLE] = "frames_undecodable",
+	[DP_CNT_DECODE_OVERLOAD] = "decode_overload",
 	[DP_CNT_DROP_RUNT] = "drop_runt",
 	[DP_CNT_DROP_MULTISEG] = "drop_multiseg",
 	[DP_CNT_DROP_ETHERTYPE] = "drop_ethertype",
@@ -142,8 +147,11 @@ struct dp_ctx *dp_create(const struct dp_config *cfg)
 		goto fail;
 	char name[RTE_RING_NAMESIZE];
 	snprintf(name, sizeof(name), "dpf_%s", cfg->name);
+	/* decode workers enqueue decoded frames too: multi-producer then */
 	ctx->frames = rte_ring_create_elem(name, sizeof(struct dp_frame), cfg->frame_ring_size,
-					   SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+					   SOCKET_ID_ANY,
+					   cfg->decoder ? RING_F_SC_DEQ
+							: RING_F_SP_ENQ | RING_F_SC_DEQ);
 	snprintf(name, sizeof(name), "dpp_%s", cfg->name);
 	ctx->posts = rte_ring_create(name, cfg->post_ring_size, SOCKET_ID_ANY, RING_F_SC_DEQ);
 	snprintf(name, sizeof(name), "dpo_%s", cfg->name);
@@ -157,6 +165,15 @@ struct dp_ctx *dp_create(const struct dp_config *cfg)
 			rte_strerror(rte_errno));
 		goto fail;
 	}
+	for (unsigned b = 0; b < 2; b++) {
+		ctx->snap[b].e = rte_zmalloc("dp_snap",
+					     sizeof(struct dp_client_snapshot) * cfg->max_clients,
+					     RTE_CACHE_LINE_SIZE);
+		if (!ctx->snap[b].e) {
+			fprintf(stderr, "dp_create: no memory for the snapshot of '%s'\n", cfg->name);
+			goto fail;
+		}
+	}
 	return ctx;
 fail:
 	dp_destroy(ctx);
@@ -167,6 +184,11 @@ void dp_destroy(struct dp_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	/* frames of this context still in decode workers' hands come back first */
+	while (__atomic_load_n(&ctx->dec_inflight, __ATOMIC_ACQUIRE) != 0) {
+		struct timespec ts = {0, 100000};
+		nanosleep(&ts, NULL);
+	}
 	if (ctx->clients) {
 		for (unsigned i = 0; i < ctx->cfg.max_clients; i++)
 			if (ctx->clients[i].in_use)
@@ -189,6 +211,8 @@ void dp_destroy(struct dp_ctx *ctx)
 	rte_ring_free(ctx->posts);
 	rte_mempool_free(ctx->post_pool);
 	rte_mempool_free(ctx->tx_pool);
+	rte_free(ctx->snap[0].e);
+	rte_free(ctx->snap[1].e);
 	dp_table_fini(ctx);
 	rte_free(ctx);
 }
@@ -311,6 +335,18 @@ static int dp_post(struct dp_ctx *ctx, const struct dp_client_key *key, uint32_t
 	return 0;
 }
 
+int dp_post_drop(struct dp_ctx *ctx, const struct dp_client_key *key, uint32_t rtp_ts,
+		 uint8_t reason, uint32_t wire_bytes)
+{
+	struct dp_app_msg m;
+	memset(&m, 0, sizeof(m));
+	m.kind = DP_APP_DROP;
+	m.ssrc = key->ssrc;
+	m.u.drop.rtp_ts = rtp_ts;
+	m.u.drop.reason = reason;
+	return dp_post(ctx, key, wire_bytes, &m);
+}
+
 int dp_result_post(struct dp_ctx *ctx, const struct dp_frame *f, const struct dp_app_result *r)
 {
 	if (!ctx || !f || !r || r->n_det > DP_APP_MAX_DET)
@@ -363,11 +399,20 @@ static void dp_posts_drain(struct dp_ctx *ctx)
 	for (unsigned i = 0; i < n; i++) {
 		struct dp_post *p = objs[i];
 		struct dp_client *c = dp_client_find(ctx, &p->key);
+		if (p->msg.kind == DP_APP_DROP) /* a decode worker refused a complete frame */
+			DP_CNT_INC(ctx, p->msg.u.drop.reason == DP_APP_DROP_OVERLOAD
+						? DP_CNT_DECODE_OVERLOAD
+						: DP_CNT_FRAMES_UNDECODABLE);
 		if (!c) {
 			DP_CNT_INC(ctx, DP_CNT_POST_NO_CLIENT);
 			continue;
 		}
-		if (p->msg.kind == DP_APP_RESULT) {
+		if (p->msg.kind == DP_APP_DROP) {
+			c->st.frames_dropped++;
+			c->decode_dropped++;
+			dp_drop_send(ctx, c, p->msg.u.drop.rtp_ts, p->msg.u.drop.reason,
+				     p->wire_bytes);
+		} else if (p->msg.kind == DP_APP_RESULT) {
 			int fit = dp_result_fit(&p->msg, p->wire_bytes);
 			if (fit < 0) {
 				DP_CNT_INC(ctx, DP_CNT_RESULTS_TRIMMED);
@@ -415,6 +460,10 @@ unsigned dp_poll(struct dp_ctx *ctx, uint64_t now_ns)
 	if (now_ns >= ctx->next_scan_ns) {
 		dp_reasm_scan(ctx, now_ns);
 		ctx->next_scan_ns = now_ns + ctx->cfg.scan_interval_ns;
+		if (now_ns >= ctx->next_snap_ns) {
+			dp_snapshot_publish(ctx);
+			ctx->next_snap_ns = now_ns + ctx->cfg.snapshot_interval_ns;
+		}
 	}
 	dp_tx_flush(ctx);
 	return n;
@@ -425,5 +474,62 @@ int dp_run(struct dp_ctx *ctx, volatile int *stop)
 	while (!*stop)
 		dp_poll(ctx, dp_now_ns());
 	dp_tx_flush(ctx);
+	dp_snapshot_publish(ctx); /* the final state, for readers after the stop */
 	return 0;
+}
+
+/* ---- statistics snapshot ----------------------------------------------------------------------
+ * Two buffers, each with a sequence number that is odd while the poll lcore writes it. The poll
+ * lcore always writes the buffer readers were not sent to (snap_cur names the other), so a
+ * reader only has to retry when the poll lcore published twice during its copy. */
+void dp_snapshot_publish(struct dp_ctx *ctx)
+{
+	struct dp_snap_buf *b = &ctx->snap[ctx->snap_w];
+	uint64_t seq = b->seq;
+	__atomic_store_n(&b->seq, seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE); /* odd sequence visible before the data */
+	uint32_t n = 0;
+	for (unsigned i = 0; i < ctx->cfg.max_clients && n < ctx->n_clients; i++) {
+		const struct dp_client *c = &ctx->clients[i];
+		if (!c->in_use)
+			continue;
+		struct dp_client_snapshot *e = &b->e[n++];
+		e->key = c->key;
+		e->st = c->st;
+		e->st.ext_seq_max = c->seq.cycles + c->seq.max_seq; /* as dp_client_stats_get */
+	}
+	__atomic_store_n(&b->n, n, __ATOMIC_RELAXED);
+	__atomic_store_n(&b->epoch, ++ctx->snap_epoch, __ATOMIC_RELAXED);
+	__atomic_store_n(&b->seq, seq + 2, __ATOMIC_RELEASE);
+	__atomic_store_n(&ctx->snap_cur, ctx->snap_w, __ATOMIC_RELEASE);
+	ctx->snap_w ^= 1;
+}
+
+int dp_clients_snapshot(const struct dp_ctx *ctx, struct dp_client_snapshot *out, unsigned cap,
+			uint64_t *epoch)
+{
+	if (!ctx || (cap && !out))
+		return -EINVAL;
+	for (unsigned tries = 0; tries < 100000; tries++) {
+		const struct dp_snap_buf *b =
+			&ctx->snap[__atomic_load_n(&ctx->snap_cur, __ATOMIC_ACQUIRE) & 1];
+		uint64_t s1 = __atomic_load_n(&b->seq, __ATOMIC_ACQUIRE);
+		if (s1 & 1) {
+			rte_pause();
+			continue;
+		}
+		uint32_t n = __atomic_load_n(&b->n, __ATOMIC_RELAXED);
+		uint64_t ep = __atomic_load_n(&b->epoch, __ATOMIC_RELAXED);
+		if (n > ctx->cfg.max_clients) /* torn: retried below */
+			n = 0;
+		if (cap && n)
+			memcpy(out, b->e, sizeof(*out) * (n < cap ? n : cap));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE); /* the copy is done before seq is read */
+		if (__atomic_load_n(&b->seq, __ATOMIC_RELAXED) != s1)
+			continue;
+		if (epoch)
+			*epoch = ep;
+		return (int)n;
+	}
+	return -EAGAIN;
 }

@@ -4,6 +4,7 @@
 #define SHOAL_DP_INT_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -62,6 +63,8 @@ struct dp_client {
 	struct dp_rtp_seq seq;
 	struct dp_client_stats st;
 	uint64_t rate_t0, rate_frames0, rate_bytes0;
+	uint64_t decode_dropped; /* complete frames the decoder refused (in st.frames_complete and
+				  * st.frames_dropped: counted once in the rate) */
 	struct dp_reasm *fr; /* cfg.frames_per_client entries */
 };
 
@@ -69,12 +72,22 @@ struct dp_counters {
 	uint64_t v[DP_CNT__COUNT];
 } __rte_cache_aligned;
 
-/* A message posted by another thread for the poll lcore to send. */
+/* A message posted by another thread for the poll lcore to send: RESULT and ASSIGN from the
+ * consumer and the control thread, DROP from a decode worker (msg.u.drop.reason: BAD_FRAME,
+ * TOO_LARGE or OVERLOAD; the poll lcore counts it and sends it). */
 struct dp_post {
 	struct dp_client_key key;
-	uint32_t wire_bytes; /* RESULT: bytes that earned it */
+	uint32_t wire_bytes; /* RESULT, DROP: bytes that earned it */
 	struct dp_app_msg msg;
 };
+
+/* Statistics snapshot buffer (seqlock: seq odd while the poll lcore writes it). */
+struct dp_snap_buf {
+	uint64_t seq;
+	uint64_t epoch;
+	uint32_t n;
+	struct dp_client_snapshot *e; /* cfg.max_clients entries */
+} __rte_cache_aligned;
 
 struct dp_ctx {
 	struct dp_counters cnt;
@@ -97,6 +110,14 @@ struct dp_ctx {
 	struct rte_mempool *tx_pool;
 	struct rte_mbuf *tx[DP_TX_BUF];
 	unsigned n_tx;
+	/* decode workers: frames of this context in their hands (queued or being decoded) */
+	uint32_t dec_inflight; /* atomic */
+	/* statistics snapshot: the poll lcore writes snap[snap_w], readers read snap[snap_cur] */
+	struct dp_snap_buf snap[2];
+	uint32_t snap_cur; /* atomic: last published buffer */
+	uint32_t snap_w;
+	uint64_t snap_epoch;
+	uint64_t next_snap_ns;
 };
 
 #define DP_CNT_INC(ctx, c) ((ctx)->cnt.v[(c)]++)
@@ -113,6 +134,9 @@ struct dp_client *dp_client_get(struct dp_ctx *ctx, const struct dp_client_key *
 void dp_client_remove(struct dp_ctx *ctx, struct dp_client *c);
 
 /* dp_reasm.c */
+/* Sends DROP(reason) for frame ts of client c unless larger than `earned` bytes. */
+void dp_drop_send(struct dp_ctx *ctx, struct dp_client *c, uint32_t ts, uint8_t reason,
+		  uint32_t earned);
 void dp_reasm_rtp(struct dp_ctx *ctx, struct dp_client *c, const struct dp_rtp_hdr *h,
 		  uint32_t udp_len, uint64_t now_ns);
 /* Abandons a frame; reason != 0 queues a DROP with that dp_app_drop_reason. */
@@ -129,7 +153,55 @@ int dp_pkt_send_app(struct dp_ctx *ctx, const struct dp_client *c, const struct 
 void dp_tx_push(struct dp_ctx *ctx, struct rte_mbuf *m);
 void dp_tx_flush(struct dp_ctx *ctx);
 
+/* dp_decode.c: the decode workers' pool. Defined here so that the poll lcore's side
+ * (dp_decoder_submit) is inline and dp_reasm.c does not link with TurboJPEG. */
+#define DP_DEC_MAX_WORKERS 64
+
+struct dp_decode_job {
+	struct dp_ctx *ctx;
+	struct dp_frame f;
+};
+
+struct dp_dec_worker {
+	struct dp_decoder_stats cnt; /* written by this worker only, read atomically */
+	struct dp_decoder *dec;
+	void *tj; /* tjhandle */
+	pthread_t th;
+	unsigned idx;
+	int started;
+} __rte_cache_aligned;
+
+struct dp_decoder {
+	struct dp_decoder_config cfg;
+	int cpus[DP_DEC_MAX_WORKERS];
+	int pinned;
+	struct rte_ring *jobs; /* multi-producer (poll lcores), multi-consumer (workers) */
+	uint32_t stop;         /* atomic */
+	struct dp_dec_worker w[DP_DEC_MAX_WORKERS];
+};
+
+/* Poll lcore: hands complete JPEG frame f of ctx to a worker (no allocation, no system call).
+ * 0, or -ENOBUFS when the queue is full (the caller keeps the slot). */
+static inline int dp_decoder_submit(struct dp_decoder *dec, struct dp_ctx *ctx,
+				    const struct dp_frame *f)
+{
+	struct dp_decode_job j;
+	j.ctx = ctx;
+	j.f = *f;
+	__atomic_fetch_add(&ctx->dec_inflight, 1, __ATOMIC_RELAXED);
+	if (rte_ring_enqueue_elem(dec->jobs, &j, sizeof(j)) != 0) {
+		__atomic_fetch_sub(&ctx->dec_inflight, 1, __ATOMIC_RELAXED);
+		return -ENOBUFS;
+	}
+	return 0;
+}
+
 /* dp_ctx.c */
+/* Queues DROP(reason) for the poll lcore of ctx (any thread). 0 or -ENOBUFS. */
+int dp_post_drop(struct dp_ctx *ctx, const struct dp_client_key *key, uint32_t rtp_ts,
+		 uint8_t reason, uint32_t wire_bytes);
+/* Poll lcore: copies every client's statistics into the next snapshot buffer, publishes it. */
+void dp_snapshot_publish(struct dp_ctx *ctx);
 void dp_rtcp_rx(struct dp_ctx *ctx, const struct rte_ether_addr *src_mac, uint32_t src_ip,
 		uint16_t src_port, const uint8_t *buf, size_t len, uint64_t now_ns);
 

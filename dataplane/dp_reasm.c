@@ -5,7 +5,9 @@
  * one, unless the timestamp is not newer than the newest frame already finished (a straggler:
  * counted stale and dropped). When every frame is open the oldest is abandoned. Duplicates
  * are found by sequence number (bitmap of seq mod DP_FRAME_MAX_PKTS per frame). A frame still
- * open frame_timeout_ns after its first packet is abandoned and DROP(INCOMPLETE) is sent. */
+ * open frame_timeout_ns after its first packet is abandoned and DROP(INCOMPLETE) is sent.
+ * A complete frame goes to the consumer ring, or, when it is JPEG and the context has a decoder,
+ * to the decode workers (dp_decode.c), which deliver it decoded. */
 #include "dataplane/dp_int.h"
 
 static enum dp_raw_sampling dp_sampling_of(uint8_t format)
@@ -28,8 +30,8 @@ static void dp_mark_done(struct dp_client *c, uint32_t ts)
 }
 
 /* Sends DROP unless it would be larger than the traffic that earned it (no amplification). */
-static void dp_send_drop(struct dp_ctx *ctx, struct dp_client *c, uint32_t ts, uint8_t reason,
-			 uint32_t earned)
+void dp_drop_send(struct dp_ctx *ctx, struct dp_client *c, uint32_t ts, uint8_t reason,
+		  uint32_t earned)
 {
 	struct dp_app_msg m;
 	memset(&m, 0, sizeof(m));
@@ -72,7 +74,7 @@ void dp_reasm_abandon(struct dp_ctx *ctx, struct dp_client *c, struct dp_reasm *
 		DP_CNT_INC(ctx, DP_CNT_FRAMES_BAD);
 		break;
 	}
-	dp_send_drop(ctx, c, fr->rtp_ts, reason, fr->wire_bytes);
+	dp_drop_send(ctx, c, fr->rtp_ts, reason, fr->wire_bytes);
 }
 
 /* Drops a frame that never got a slot (counted like an abandoned one). */
@@ -83,7 +85,7 @@ static void dp_refuse(struct dp_ctx *ctx, struct dp_client *c, uint32_t ts, uint
 	c->st.frames_dropped++;
 	DP_CNT_INC(ctx, reason == DP_APP_DROP_TOO_LARGE ? DP_CNT_FRAMES_TOO_LARGE
 							: DP_CNT_FRAMES_OVERLOAD);
-	dp_send_drop(ctx, c, ts, reason, earned);
+	dp_drop_send(ctx, c, ts, reason, earned);
 }
 
 static struct dp_reasm *dp_frame_open(struct dp_ctx *ctx, struct dp_client *c, uint32_t ts,
@@ -183,11 +185,18 @@ static void dp_frame_deliver(struct dp_ctx *ctx, struct dp_client *c, struct dp_
 	d.format = fr->format;
 	d.slot = fr->slot;
 	d.wire_bytes = fr->wire_bytes;
-	if (rte_ring_sp_enqueue_elem(ctx->frames, &d, sizeof(d)) != 0) {
+	if (d.format == DP_FRAME_JPEG && ctx->cfg.decoder) {
+		if (dp_decoder_submit(ctx->cfg.decoder, ctx, &d) != 0) {
+			dp_reasm_abandon(ctx, c, fr, DP_APP_DROP_OVERLOAD);
+			return;
+		}
+		DP_CNT_INC(ctx, DP_CNT_FRAMES_TO_DECODER);
+	} else if (rte_ring_enqueue_elem(ctx->frames, &d, sizeof(d)) != 0) {
+		/* single producer, or multi-producer when decode workers deliver too */
 		dp_reasm_abandon(ctx, c, fr, DP_APP_DROP_OVERLOAD);
 		return;
 	}
-	fr->active = 0; /* the slot now belongs to the consumer */
+	fr->active = 0; /* the slot now belongs to the consumer (or a decode worker) */
 	dp_mark_done(c, fr->rtp_ts);
 	c->st.frames_complete++;
 	DP_CNT_INC(ctx, DP_CNT_FRAMES_COMPLETE);
@@ -314,7 +323,7 @@ void dp_reasm_scan(struct dp_ctx *ctx, uint64_t now_ns)
 		uint64_t dt = now_ns > c->rate_t0 ? now_ns - c->rate_t0 : 0;
 		if (dt >= cfg->rate_window_ns && dt > 0) {
 			uint64_t frames = c->st.frames_complete + c->st.frames_incomplete +
-					  c->st.frames_dropped;
+					  c->st.frames_dropped - c->decode_dropped;
 			c->st.fps_x100 = (uint32_t)((double)(frames - c->rate_frames0) * 1e11 / (double)dt);
 			c->st.bits_per_s = (uint64_t)((double)(c->st.bytes - c->rate_bytes0) * 8e9 /
 						      (double)dt);

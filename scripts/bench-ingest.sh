@@ -4,7 +4,7 @@
 # A DPDK sender (shoal-gen, its own --file-prefix) streams 1400-byte RTP/JPEG packets of
 # 640x480 frames over memif to, in turn:
 #   1. dpdk-testpmd --forward-mode=rxonly   (the baseline: receive and free)
-#   2. shoal-server --sink                  (parse, client table, reassembly into staging,
+#   2. shoal-server --sink --decode-workers 0  (parse, client table, reassembly into staging,
 #                                             empty RESULT back per frame)
 # and shoal-gen --udp sends the same packets over loopback to shoal-krecv (recvmmsg + the same
 # reassembly) for the kernel-socket comparison. Each receiver gets its own core where there
@@ -78,7 +78,7 @@ echo "ingest: shoal-server --sink on memif (${secs} s) ..." >&2
 rm -f "$sock"
 "$build/control/shoal-server" --lcores "0@0,1@$rx_cpu" --file-prefix "shoal-srv-$$" \
 	"${eal_common[@]}" --vdev="net_memif0,role=server,socket=$sock" -- \
-	--sink --ip "$server_ip" --media-port 5004 --queues 1 --duration $((secs + 4)) \
+	--sink --decode-workers 0 --ip "$server_ip" --media-port 5004 --queues 1 --duration $((secs + 4)) \
 	--stats-interval 1 >"$tmp/server.log" 2>&1 &
 srv=$!
 pids+=("$srv")

@@ -6,6 +6,25 @@
 
 #include "test_dp_fixture.h"
 
+/* The server sent exactly one packet, a well-formed shoal message to the client's UDP port
+ * dport (see check_udp_out); it is parsed into msg, its UDP payload length goes to *plen when
+ * plen is not NULL. 0, or -1 with the reason printed. The packet is freed. */
+static int take_one_app(struct fx *f, uint16_t dport, struct dp_app_msg *msg, size_t *plen)
+{
+	struct rte_mbuf *out[4];
+	unsigned n = take_tx(f, out, 4);
+	size_t len = 0;
+	const uint8_t *pl = n == 1 ? check_udp_out(out[0], dport, &len) : NULL;
+	int rc = pl && parse_app(pl, len, msg) == 0 ? 0 : -1;
+	if (rc != 0)
+		fprintf(stderr, "expected one shoal message to port %u: %u packet(s) sent%s\n",
+			dport, n, n == 1 ? ", not a well-formed one" : "");
+	if (plen)
+		*plen = len;
+	free_all(out, n);
+	return rc;
+}
+
 static int test_arp_request_for_server_answered(void)
 {
 	FX_BEGIN(f, NULL, 4, 65536);
@@ -299,14 +318,8 @@ static int test_lost_packet_drop_sent_after_timeout(void)
 	ST_CHECK_EQ(rte_ring_count(f.tx), 0);
 	f.now += 1;
 	poll_all(&f);
-	struct rte_mbuf *out[4];
-	unsigned n = take_tx(&f, out, 4);
-	ST_CHECK_EQ(n, 1);
-	size_t plen;
-	const uint8_t *pl = check_udp_out(out[0], CLI_PORT + 1, &plen);
-	ST_CHECK(pl != NULL);
 	struct dp_app_msg msg;
-	ST_CHECK_EQ(parse_app(pl, plen, &msg), 0);
+	ST_CHECK_EQ(take_one_app(&f, CLI_PORT + 1, &msg, NULL), 0);
 	ST_CHECK_EQ(msg.kind, DP_APP_DROP);
 	ST_CHECK_EQ(msg.ssrc, 42);
 	ST_CHECK_EQ(msg.u.drop.rtp_ts, ts);
@@ -320,7 +333,6 @@ static int test_lost_packet_drop_sent_after_timeout(void)
 	poll_all(&f);
 	ST_CHECK_EQ(cnt(&f, DP_CNT_DROP_STALE), 1);
 	ST_CHECK_EQ(gpu_staging_free_count(f.st), 4);
-	free_all(out, n);
 	fx_teardown(&f);
 	return ST_PASS;
 }
@@ -335,14 +347,8 @@ static int test_third_open_frame_abandons_oldest(void)
 	ST_CHECK_EQ(rte_ring_count(f.tx), 0);
 	inject(&f, mk_raw_line(&f, 9, CLI_PORT, 40, 9000, 0));
 	poll_all(&f);
-	struct rte_mbuf *out[4];
-	unsigned n = take_tx(&f, out, 4);
-	ST_CHECK_EQ(n, 1);
-	size_t plen;
-	const uint8_t *pl = check_udp_out(out[0], CLI_PORT + 1, &plen);
-	ST_CHECK(pl != NULL);
 	struct dp_app_msg msg;
-	ST_CHECK_EQ(parse_app(pl, plen, &msg), 0);
+	ST_CHECK_EQ(take_one_app(&f, CLI_PORT + 1, &msg, NULL), 0);
 	ST_CHECK_EQ(msg.kind, DP_APP_DROP);
 	ST_CHECK_EQ(msg.u.drop.rtp_ts, 3000);
 	ST_CHECK_EQ(gpu_staging_free_count(f.st), 6);
@@ -354,7 +360,6 @@ static int test_third_open_frame_abandons_oldest(void)
 	ST_CHECK_EQ(dp_frames_dequeue(f.ctx, &d, 1), 1);
 	ST_CHECK(raw_frame_ok(&f, &d, 6000));
 	dp_frame_release(f.ctx, &d);
-	free_all(out, n);
 	fx_teardown(&f);
 	return ST_PASS;
 }
@@ -368,20 +373,13 @@ static int test_oversize_frame_dropped_too_large(void)
 	inject(&f, mk_raw_line(&f, 3, CLI_PORT, 0, 100, 0));
 	inject(&f, mk_raw_line(&f, 3, CLI_PORT, 1, 100, 1));
 	poll_all(&f);
-	struct rte_mbuf *out[4];
-	unsigned n = take_tx(&f, out, 4);
-	ST_CHECK_EQ(n, 1);
-	size_t plen;
-	const uint8_t *pl = check_udp_out(out[0], CLI_PORT + 1, &plen);
-	ST_CHECK(pl != NULL);
 	struct dp_app_msg msg;
-	ST_CHECK_EQ(parse_app(pl, plen, &msg), 0);
+	ST_CHECK_EQ(take_one_app(&f, CLI_PORT + 1, &msg, NULL), 0);
 	ST_CHECK_EQ(msg.kind, DP_APP_DROP);
 	ST_CHECK_EQ(msg.u.drop.reason, DP_APP_DROP_TOO_LARGE);
 	ST_CHECK_EQ(cnt(&f, DP_CNT_FRAMES_TOO_LARGE), 1);
 	ST_CHECK_EQ(cnt(&f, DP_CNT_DROP_STALE), 1);
 	ST_CHECK_EQ(gpu_staging_free_count(f.st), 4);
-	free_all(out, n);
 	fx_teardown(&f);
 	return ST_PASS;
 }
@@ -432,18 +430,11 @@ static int test_jpeg_fragments_reordered_reassembled(void)
 	inject(&f, mk_jpeg(&f, 11, 600, 8000, 0, scan, 1000, 0));
 	inject(&f, mk_jpeg(&f, 11, 601, 8000, 20000, scan, 1000, 1));
 	poll_all(&f);
-	struct rte_mbuf *out[4];
-	unsigned n = take_tx(&f, out, 4);
-	ST_CHECK_EQ(n, 1);
-	size_t plen;
-	const uint8_t *pl = check_udp_out(out[0], CLI_PORT + 1, &plen);
-	ST_CHECK(pl != NULL);
 	struct dp_app_msg msg;
-	ST_CHECK_EQ(parse_app(pl, plen, &msg), 0);
+	ST_CHECK_EQ(take_one_app(&f, CLI_PORT + 1, &msg, NULL), 0);
 	ST_CHECK_EQ(msg.u.drop.reason, DP_APP_DROP_TOO_LARGE);
 	ST_CHECK_EQ(msg.u.drop.rtp_ts, 8000);
 	ST_CHECK_EQ(gpu_staging_free_count(f.st), 4);
-	free_all(out, n);
 	fx_teardown(&f);
 	return ST_PASS;
 }
@@ -547,23 +538,17 @@ static int test_register_result_bye(void)
 	ST_CHECK_EQ(dp_result_post(f.ctx, &d, &r), 0);
 	ST_CHECK_EQ(dp_frame_release(f.ctx, &d), 0);
 	poll_all(&f);
-	struct rte_mbuf *out[4];
-	unsigned n = take_tx(&f, out, 4);
-	ST_CHECK_EQ(n, 1);
 	size_t plen;
-	const uint8_t *pl = check_udp_out(out[0], 41000, &plen);
-	ST_CHECK(pl != NULL);
+	struct dp_app_msg msg;
+	ST_CHECK_EQ(take_one_app(&f, 41000, &msg, &plen), 0);
 	ST_CHECK(plen <= d.wire_bytes);
 	ST_CHECK(plen <= 1472);
-	struct dp_app_msg msg;
-	ST_CHECK_EQ(parse_app(pl, plen, &msg), 0);
 	ST_CHECK_EQ(msg.kind, DP_APP_RESULT);
 	ST_CHECK_EQ(msg.ssrc, 21);
 	ST_CHECK_EQ(msg.u.result.rtp_ts, 500);
 	ST_CHECK(msg.u.result.n_det > 0 && msg.u.result.n_det < 200);
 	ST_CHECK_EQ(msg.u.result.det[3].cls, 3);
 	ST_CHECK_EQ(cnt(&f, DP_CNT_RESULTS_TRIMMED), 1);
-	free_all(out, n);
 	/* an ASSIGN for it, then BYE from its RTCP port (media port + 1 convention) */
 	struct dp_app_assign as;
 	memset(&as, 0, sizeof(as));
@@ -572,14 +557,9 @@ static int test_register_result_bye(void)
 	as.served = 1;
 	ST_CHECK_EQ(dp_assign_post(f.ctx, &k, &as), 0);
 	poll_all(&f);
-	n = take_tx(&f, out, 4);
-	ST_CHECK_EQ(n, 1);
-	pl = check_udp_out(out[0], 41000, &plen);
-	ST_CHECK(pl != NULL);
-	ST_CHECK_EQ(parse_app(pl, plen, &msg), 0);
+	ST_CHECK_EQ(take_one_app(&f, 41000, &msg, NULL), 0);
 	ST_CHECK_EQ(msg.kind, DP_APP_ASSIGN);
 	ST_CHECK_EQ(msg.u.assign.epoch, 3);
-	free_all(out, n);
 	inject(&f, mk_bye(&f, 21));
 	poll_all(&f);
 	ST_CHECK_EQ(cnt(&f, DP_CNT_BYES), 1);
@@ -600,18 +580,11 @@ static int test_no_staging_slot_drop_overload(void)
 	inject(&f, mk_raw_line(&f, 8, CLI_PORT, 0, 100, 0));
 	inject(&f, mk_raw_line(&f, 8, CLI_PORT, 20, 200, 0));
 	poll_all(&f);
-	struct rte_mbuf *out[4];
-	unsigned n = take_tx(&f, out, 4);
-	ST_CHECK_EQ(n, 1);
-	size_t plen;
-	const uint8_t *pl = check_udp_out(out[0], CLI_PORT + 1, &plen);
-	ST_CHECK(pl != NULL);
 	struct dp_app_msg msg;
-	ST_CHECK_EQ(parse_app(pl, plen, &msg), 0);
+	ST_CHECK_EQ(take_one_app(&f, CLI_PORT + 1, &msg, NULL), 0);
 	ST_CHECK_EQ(msg.u.drop.reason, DP_APP_DROP_OVERLOAD);
 	ST_CHECK_EQ(msg.u.drop.rtp_ts, 200);
 	ST_CHECK_EQ(cnt(&f, DP_CNT_FRAMES_OVERLOAD), 1);
-	free_all(out, n);
 	fx_teardown(&f);
 	return ST_PASS;
 }
