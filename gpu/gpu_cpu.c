@@ -3,6 +3,7 @@
 #include <cblas.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,49 +11,115 @@
 
 #include "gpu/gpu_cpu_priv.h"
 
-/* ---- worker pool ---------------------------------------------------------------------------- */
+/* ---- worker pool ----------------------------------------------------------------------------
+ *
+ * One job at a time, published by the caller. The tasks are cut into one contiguous range per
+ * thread (so consecutive kernels give each thread the same part of the tensors, which stays
+ * in its cache); a thread runs its own range first, then takes what is left of the others'.
+ * Each range's next index carries the job's generation in its top bits: a worker that wakes
+ * late can only claim tasks of the job it read fn/arg for (its compare-and-swap fails once a
+ * newer job is published, and a job is not replaced before all its tasks are done). The
+ * caller counts finished tasks, so it never waits for a worker that found nothing left to
+ * do. Idle workers spin on the generation for a while before sleeping on a condition
+ * variable. */
+
+#define POOL_IDX_BITS 40
+#define POOL_IDX_MASK ((UINT64_C(1) << POOL_IDX_BITS) - 1)
+#define POOL_GEN_MASK ((UINT64_C(1) << (64 - POOL_IDX_BITS)) - 1)
+#define POOL_SPIN 20000 /* idle polls (~50-100 us) before a worker sleeps */
+#define POOL_WAIT_SPIN (UINT64_C(1) << 22) /* caller's polls (~10-20 ms) before it yields */
+
+struct pool_range { /* both fields gen << POOL_IDX_BITS | task index */
+	_Alignas(64) atomic_uint_fast64_t next;
+	atomic_uint_fast64_t end; /* one past the range's last task */
+};
 
 struct gpu_cpu_pool {
 	int n_threads; /* workers besides the caller */
 	pthread_t *th;
 	pthread_mutex_t mu;
-	pthread_cond_t start_cv, done_cv;
-	uint64_t gen;
-	int stop, busy;
+	pthread_cond_t start_cv;
+	atomic_int sleepers, stop;
+	atomic_uint_fast64_t gen; /* generation of the published job */
+	atomic_llong done;        /* tasks finished of the current job */
 	void (*fn)(void *, int64_t);
+	void (*fn_tid)(void *, int64_t, int);
 	void *arg;
-	int64_t n;
-	atomic_llong next;
+	struct pool_range *range; /* n_threads + 1 */
+	struct pool_worker *workers;
 };
 
-static void pool_drain(struct gpu_cpu_pool *p)
+struct pool_worker {
+	struct gpu_cpu_pool *p;
+	int tid;
+};
+
+static inline void cpu_relax(void)
 {
-	for (;;) {
-		int64_t i = atomic_fetch_add(&p->next, 1);
-		if (i >= p->n)
-			return;
-		p->fn(p->arg, i);
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+/* Claims and runs tasks of job generation g, own range first; returns how many it ran. */
+static int64_t pool_drain(struct gpu_cpu_pool *p, uint64_t g, int tid)
+{
+	int64_t ran = 0;
+	void (*fn)(void *, int64_t) = p->fn;
+	void (*fn_tid)(void *, int64_t, int) = p->fn_tid;
+	void *arg = p->arg;
+	int nr = p->n_threads + 1;
+	for (int k = 0; k < nr; k++) {
+		struct pool_range *r = &p->range[(tid + k) % nr];
+		uint64_t end = atomic_load_explicit(&r->end, memory_order_acquire);
+		if (end >> POOL_IDX_BITS != (g & POOL_GEN_MASK))
+			continue; /* not this job's range (a newer one is being published) */
+		uint64_t cur = atomic_load_explicit(&r->next, memory_order_acquire);
+		for (;;) {
+			if (cur >> POOL_IDX_BITS != (g & POOL_GEN_MASK) || cur >= end)
+				break;
+			int64_t i = (int64_t)(cur & POOL_IDX_MASK);
+			if (!atomic_compare_exchange_weak_explicit(&r->next, &cur, cur + 1,
+								   memory_order_acq_rel,
+								   memory_order_acquire))
+				continue;
+			if (fn_tid)
+				fn_tid(arg, i, tid);
+			else
+				fn(arg, i);
+			ran++;
+			cur = atomic_load_explicit(&r->next, memory_order_acquire);
+		}
 	}
+	if (ran)
+		atomic_fetch_add_explicit(&p->done, ran, memory_order_release);
+	return ran;
 }
 
 static void *pool_main(void *arg)
 {
-	struct gpu_cpu_pool *p = arg;
+	struct pool_worker *w = arg;
+	struct gpu_cpu_pool *p = w->p;
 	uint64_t seen = 0;
-	pthread_mutex_lock(&p->mu);
 	for (;;) {
-		while (p->gen == seen && !p->stop)
-			pthread_cond_wait(&p->start_cv, &p->mu);
-		if (p->stop)
+		uint64_t g = atomic_load_explicit(&p->gen, memory_order_acquire);
+		for (int s = 0; g == seen && s < POOL_SPIN && !atomic_load(&p->stop); s++) {
+			cpu_relax();
+			g = atomic_load_explicit(&p->gen, memory_order_acquire);
+		}
+		if (g == seen) {
+			pthread_mutex_lock(&p->mu);
+			atomic_fetch_add(&p->sleepers, 1);
+			while ((g = atomic_load(&p->gen)) == seen && !atomic_load(&p->stop))
+				pthread_cond_wait(&p->start_cv, &p->mu);
+			atomic_fetch_sub(&p->sleepers, 1);
+			pthread_mutex_unlock(&p->mu);
+		}
+		if (atomic_load(&p->stop))
 			break;
-		seen = p->gen;
-		pthread_mutex_unlock(&p->mu);
-		pool_drain(p);
-		pthread_mutex_lock(&p->mu);
-		if (--p->busy == 0)
-			pthread_cond_signal(&p->done_cv);
+		seen = g;
+		pool_drain(p, g, w->tid);
 	}
-	pthread_mutex_unlock(&p->mu);
 	return NULL;
 }
 
@@ -63,14 +130,23 @@ struct gpu_cpu_pool *gpu_cpu_pool_create(int threads)
 		return NULL;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->start_cv, NULL);
-	pthread_cond_init(&p->done_cv, NULL);
-	p->th = calloc((size_t)(threads > 1 ? threads : 1), sizeof *p->th);
-	if (!p->th) {
+	int nw = threads > 1 ? threads - 1 : 0;
+	p->th = calloc((size_t)(nw ? nw : 1), sizeof *p->th);
+	struct pool_worker *ws = calloc((size_t)(nw ? nw : 1), sizeof *ws);
+	p->range = aligned_alloc(64, (size_t)(nw + 1) * sizeof *p->range);
+	if (!p->th || !ws || !p->range) {
+		free(p->th);
+		free(ws);
+		free(p->range);
 		free(p);
 		return NULL;
 	}
-	for (int i = 0; i < threads - 1; i++) {
-		if (pthread_create(&p->th[i], NULL, pool_main, p))
+	memset(p->range, 0, (size_t)(nw + 1) * sizeof *p->range);
+	p->workers = ws;
+	for (int i = 0; i < nw; i++) {
+		ws[i].p = p;
+		ws[i].tid = i + 1;
+		if (pthread_create(&p->th[i], NULL, pool_main, &ws[i]))
 			break;
 		p->n_threads++;
 	}
@@ -82,42 +158,76 @@ void gpu_cpu_pool_destroy(struct gpu_cpu_pool *p)
 	if (!p)
 		return;
 	pthread_mutex_lock(&p->mu);
-	p->stop = 1;
+	atomic_store(&p->stop, 1);
 	pthread_cond_broadcast(&p->start_cv);
 	pthread_mutex_unlock(&p->mu);
 	for (int i = 0; i < p->n_threads; i++)
 		pthread_join(p->th[i], NULL);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->start_cv);
-	pthread_cond_destroy(&p->done_cv);
 	free(p->th);
+	free(p->workers);
+	free(p->range);
 	free(p);
+}
+
+int gpu_cpu_pool_threads(const struct gpu_cpu_pool *p) { return p ? p->n_threads + 1 : 1; }
+
+static void pool_run(struct gpu_cpu_pool *p, int64_t n, void (*fn)(void *, int64_t),
+		     void (*fn_tid)(void *, int64_t, int), void *arg)
+{
+	if (n <= 0)
+		return;
+	if (!p || p->n_threads == 0 || n == 1) {
+		for (int64_t i = 0; i < n; i++) {
+			if (fn_tid)
+				fn_tid(arg, i, 0);
+			else
+				fn(arg, i);
+		}
+		return;
+	}
+	/* the previous job is complete (done == its n), so no worker reads these now */
+	p->fn = fn;
+	p->fn_tid = fn_tid;
+	p->arg = arg;
+	atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+	uint64_t g = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
+	int nr = p->n_threads + 1;
+	uint64_t tag = (g & POOL_GEN_MASK) << POOL_IDX_BITS;
+	for (int t = 0; t < nr; t++) {
+		atomic_store_explicit(&p->range[t].end, tag | (uint64_t)(n * (t + 1) / nr),
+				      memory_order_release);
+		atomic_store_explicit(&p->range[t].next, tag | (uint64_t)(n * t / nr),
+				      memory_order_release);
+	}
+	atomic_store(&p->gen, g); /* seq_cst: ordered before the sleepers check below */
+	if (atomic_load(&p->sleepers)) {
+		pthread_mutex_lock(&p->mu);
+		pthread_cond_broadcast(&p->start_cv);
+		pthread_mutex_unlock(&p->mu);
+	}
+	pool_drain(p, g, 0);
+	/* the tasks still running are short (well under a millisecond): yielding the core here
+	 * would hand it to another process for a whole time slice on a loaded machine */
+	for (uint64_t s = 0; atomic_load_explicit(&p->done, memory_order_acquire) < n; s++) {
+		if (s < POOL_WAIT_SPIN)
+			cpu_relax();
+		else
+			sched_yield();
+	}
 }
 
 void gpu_cpu_pool_run(struct gpu_cpu_pool *p, int64_t n, void (*fn)(void *arg, int64_t i),
 		      void *arg)
 {
-	if (n <= 0)
-		return;
-	if (!p || p->n_threads == 0 || n == 1) {
-		for (int64_t i = 0; i < n; i++)
-			fn(arg, i);
-		return;
-	}
-	pthread_mutex_lock(&p->mu);
-	p->fn = fn;
-	p->arg = arg;
-	p->n = n;
-	atomic_store(&p->next, 0);
-	p->busy = p->n_threads;
-	p->gen++;
-	pthread_cond_broadcast(&p->start_cv);
-	pthread_mutex_unlock(&p->mu);
-	pool_drain(p);
-	pthread_mutex_lock(&p->mu);
-	while (p->busy)
-		pthread_cond_wait(&p->done_cv, &p->mu);
-	pthread_mutex_unlock(&p->mu);
+	pool_run(p, n, fn, NULL, arg);
+}
+
+void gpu_cpu_pool_run_tid(struct gpu_cpu_pool *p, int64_t n,
+			  void (*fn)(void *arg, int64_t i, int tid), void *arg)
+{
+	pool_run(p, n, NULL, fn, arg);
 }
 
 /* ---- backend and family ---------------------------------------------------------------------- */
@@ -130,6 +240,7 @@ struct cpu_backend {
 struct cpu_family {
 	struct cpu_backend *be;
 	const struct mdl_graph *g;
+	float **wpack; /* per node: Conv weights packed for the fast path, or NULL */
 };
 
 struct cpu_variant {
@@ -152,6 +263,17 @@ static void cpu_destroy(void *impl)
 	free(be);
 }
 
+static void cpu_family_close(void *impl)
+{
+	struct cpu_family *f = impl;
+	if (!f)
+		return;
+	for (int i = 0; f->wpack && i < f->g->n_nodes; i++)
+		free(f->wpack[i]);
+	free(f->wpack);
+	free(f);
+}
+
 static void *cpu_family_load(void *impl, const struct mdl_graph *g, char *err, size_t err_len)
 {
 	struct cpu_family *f = calloc(1, sizeof *f);
@@ -161,10 +283,25 @@ static void *cpu_family_load(void *impl, const struct mdl_graph *g, char *err, s
 	}
 	f->be = impl;
 	f->g = g;
+	f->wpack = calloc((size_t)g->n_nodes + 1, sizeof *f->wpack);
+	if (!f->wpack)
+		goto nomem;
+	for (int i = 0; i < g->n_nodes; i++) {
+		const struct mdl_node *n = &g->nodes[i];
+		if (n->op != MDL_OP_CONV || n->n_in < 2 || n->in[1] < 0)
+			continue;
+		const struct mdl_value *w = &g->values[n->in[1]];
+		if (w->dtype != MDL_DTYPE_FLOAT || !gpu_cpu_conv_fast_ok(n, w->data, &w->shape))
+			continue;
+		if (!(f->wpack[i] = gpu_cpu_conv_pack(n, w->data, &w->shape)))
+			goto nomem;
+	}
 	return f;
+nomem:
+	snprintf(err, err_len, "%s: out of memory", g->path);
+	cpu_family_close(f);
+	return NULL;
 }
-
-static void cpu_family_close(void *fam) { free(fam); }
 
 static void cpu_variant_close(void *impl)
 {
@@ -216,6 +353,7 @@ static void node_args(const struct cpu_variant *v, const struct mdl_infer *inf, 
 	}
 	a->pool = v->fam->be->pool;
 	a->scratch = v->scratch;
+	a->wpack = v->fam->wpack[i];
 }
 
 /* Storage plan: every runtime value gets an arena range; views share their input's range;
@@ -307,7 +445,8 @@ static int plan_memory(struct cpu_variant *v, const struct mdl_infer *inf, char 
 			rc = -EINVAL;
 			goto out;
 		}
-	v->arena = alloc_floats((size_t)arena);
+	/* +64: vector kernels may read (and ignore) up to 15 floats past a value */
+	v->arena = alloc_floats((size_t)arena + 64);
 	rc = v->arena ? 0 : -ENOMEM;
 out:
 	free(root);
@@ -385,7 +524,7 @@ static void *cpu_variant_prepare(void *fam_impl, const struct mdl_shape *inputs,
 				 mdl_op_name(n->op), why);
 			goto fail;
 		}
-		size_t s = gpu_cpu_scratch(n, in, out);
+		size_t s = gpu_cpu_scratch(n, in, out, fam->be->threads, fam->wpack[i] != NULL);
 		if (s > scratch)
 			scratch = s;
 	}

@@ -1,6 +1,7 @@
-/* CPU kernels (float32, NCHW). Convolution: 1x1 -> sgemm directly, other kernels im2col ->
- * sgemm (OpenBLAS), depthwise by a direct loop; everything else by plain loops split over the
- * worker pool. */
+/* CPU kernels (float32, NCHW). Convolution: with AVX-512, dense ones run on packed weights
+ * (gpu_cpu_conv.c) and depthwise ones on its vector kernel; otherwise 1x1 -> sgemm directly,
+ * other kernels im2col -> sgemm (OpenBLAS), depthwise by a direct loop. Everything else by
+ * plain loops split over the worker pool (AVX-512 versions of a few in gpu_cpu_simd.c). */
 #include <cblas.h>
 #include <errno.h>
 #include <float.h>
@@ -53,6 +54,7 @@ struct unary_job {
 	float *y;
 	int64_t n;
 	float a, b;
+	int simd; /* AVX-512 versions available */
 };
 
 static void unary_task(void *arg, int64_t t)
@@ -76,6 +78,10 @@ static void unary_task(void *arg, int64_t t)
 			y[i] = x[i] < a ? a : x[i] > b ? b : x[i];
 		break;
 	case MDL_OP_SIGMOID:
+		if (j->simd) {
+			gpu_cpu_sigmoid_avx512(x + lo, y + lo, hi - lo);
+			break;
+		}
 		for (int64_t i = lo; i < hi; i++)
 			y[i] = 1.0f / (1.0f + expf(-x[i]));
 		break;
@@ -86,6 +92,10 @@ static void unary_task(void *arg, int64_t t)
 		}
 		break;
 	case MDL_OP_HARDSWISH:
+		if (j->simd) {
+			gpu_cpu_hardswish_avx512(x + lo, y + lo, hi - lo);
+			break;
+		}
 		for (int64_t i = lo; i < hi; i++) {
 			float v = x[i] / 6.0f + 0.5f;
 			y[i] = x[i] * (v < 0 ? 0 : v > 1 ? 1 : v);
@@ -119,7 +129,7 @@ static void unary_task(void *arg, int64_t t)
 static void run_unary(struct gpu_cpu_args *a, enum mdl_op op, const float *x, float *y,
 		      int64_t n, float pa, float pb)
 {
-	struct unary_job j = {op, x, y, n, pa, pb};
+	struct unary_job j = {op, x, y, n, pa, pb, gpu_cpu_has_avx512()};
 	gpu_cpu_pool_run(a->pool, chunks(n), unary_task, &j);
 }
 
@@ -216,6 +226,57 @@ static void binary_task(void *arg, int64_t t)
 		binary_row(j, r);
 }
 
+/* Plane t of a full-size operand with one scalar per plane: y = x op s[t] (swapped: s[t] op x). */
+struct scalar_job {
+	enum mdl_op op;
+	const float *x, *s;
+	float *y;
+	int swapped;
+	int64_t inner, outer;
+};
+
+static void scalar_task(void *arg, int64_t t)
+{
+	const struct scalar_job *j = arg;
+	const float *restrict x = j->x + t * j->inner;
+	float *restrict y = j->y + t * j->inner, s = j->s[t];
+	int64_t n = j->inner;
+	switch (j->op) {
+	case MDL_OP_ADD:
+		for (int64_t i = 0; i < n; i++)
+			y[i] = x[i] + s;
+		break;
+	case MDL_OP_MUL:
+		for (int64_t i = 0; i < n; i++)
+			y[i] = x[i] * s;
+		break;
+	case MDL_OP_SUB:
+		if (j->swapped)
+			for (int64_t i = 0; i < n; i++)
+				y[i] = s - x[i];
+		else
+			for (int64_t i = 0; i < n; i++)
+				y[i] = x[i] - s;
+		break;
+	case MDL_OP_DIV:
+		if (j->swapped)
+			for (int64_t i = 0; i < n; i++)
+				y[i] = s / x[i];
+		else
+			for (int64_t i = 0; i < n; i++)
+				y[i] = x[i] / s;
+		break;
+	default: /* PRelu: slope per plane, or the slope full size and x per plane */
+		if (j->swapped)
+			for (int64_t i = 0; i < n; i++)
+				y[i] = s >= 0 ? s : s * x[i];
+		else
+			for (int64_t i = 0; i < n; i++)
+				y[i] = x[i] >= 0 ? x[i] : x[i] * s;
+		break;
+	}
+}
+
 static void align_shape(const struct mdl_shape *s, int rank, struct mdl_shape *o)
 {
 	o->rank = rank;
@@ -246,6 +307,24 @@ static int k_binary(struct gpu_cpu_args *a)
 	}
 	align_shape(&a->in[0]->shape, j.so.rank, &j.sa);
 	align_shape(&a->in[1]->shape, j.so.rank, &j.sb);
+	/* one operand full size, the other one value per leading index (e.g. N,C,H,W by N,C,1,1,
+	 * a squeeze-excite scale): planes with a scalar operand */
+	for (int side = 0; side < 2; side++) {
+		const struct mdl_shape *per = side ? &j.sa : &j.sb;
+		int r = 0, ok = numel(a->in[side]) == total;
+		while (r < j.so.rank && per->d[r] == j.so.d[r])
+			r++;
+		for (int k = r; k < j.so.rank; k++)
+			ok &= per->d[k] == 1;
+		if (!ok || r == 0 || r == j.so.rank)
+			continue;
+		struct scalar_job sj = {j.op, side ? j.b : j.a, side ? j.a : j.b, j.y, side, 1, 0};
+		for (int k = r; k < j.so.rank; k++)
+			sj.inner *= j.so.d[k];
+		sj.outer = total / sj.inner;
+		gpu_cpu_pool_run(a->pool, sj.outer, scalar_task, &sj);
+		return 0;
+	}
 	j.inner = j.so.d[j.so.rank - 1];
 	j.rows = total / j.inner;
 	if (j.rows == 1) { /* a single broadcast row: the flat path would misread it */
@@ -420,7 +499,11 @@ static int k_conv(struct gpu_cpu_args *a)
 	mdl_node_window(n, xs, j.pads, hw);
 	j.OH = hw[0], j.OW = hw[1];
 	int64_t N = xs->d[0];
+	if (a->wpack)
+		return gpu_cpu_conv_run(a);
 	if (is_depthwise(n, xs, ws)) {
+		if (gpu_cpu_dw_ok(n))
+			return gpu_cpu_dw_run(a);
 		gpu_cpu_pool_run(a->pool, N * j.C, depthwise_task, &j);
 		return 0;
 	}
@@ -464,6 +547,54 @@ static void pool_task(void *arg, int64_t t)
 	const float *x = j->x + t * j->H * j->W;
 	float *y = j->y + t * j->OH * j->OW;
 	int is_max = j->n->op == MDL_OP_MAXPOOL;
+	if (is_max && at->dil[0] == 1 && at->dil[1] == 1 && j->W <= 2048) {
+		/* max over the window's rows into one row (vectorises), then over its columns;
+		 * columns whose window lies inside the row need no bounds checks */
+		float rowmax[2048];
+		int64_t KH = at->kernel[0], KW = at->kernel[1], sw = at->stride[1], pl = j->pads[1];
+		int64_t lo = (pl + sw - 1) / sw, hi = j->W - KW + pl < 0 ? -1 : (j->W - KW + pl) / sw;
+		hi = hi < j->OW - 1 ? hi : j->OW - 1;
+		for (int64_t oh = 0; oh < j->OH; oh++) {
+			int64_t h0 = oh * at->stride[0] - j->pads[0];
+			int64_t kh0 = h0 < 0 ? -h0 : 0, kh1 = j->H - h0 < KH ? j->H - h0 : KH;
+			float *restrict rm = rowmax;
+			for (int64_t iw = 0; iw < j->W; iw++)
+				rm[iw] = -FLT_MAX;
+			for (int64_t kh = kh0; kh < kh1; kh++) {
+				const float *restrict xr = x + (h0 + kh) * j->W;
+				for (int64_t iw = 0; iw < j->W; iw++)
+					rm[iw] = xr[iw] > rm[iw] ? xr[iw] : rm[iw];
+			}
+			float *yr = y + oh * j->OW;
+			if (KW == 3 && sw == 1 && kh0 < kh1) /* interior columns as one vector loop */
+				for (int64_t ow = lo; ow <= hi; ow++) {
+					const float *r = rm + ow - pl;
+					float acc = r[0] > -FLT_MAX ? r[0] : -FLT_MAX;
+					acc = r[1] > acc ? r[1] : acc;
+					yr[ow] = r[2] > acc ? r[2] : acc;
+				}
+			for (int64_t ow = 0; ow < j->OW; ow++) {
+				int64_t w0 = ow * sw - pl;
+				float acc = -FLT_MAX;
+				if (KW == 3 && sw == 1 && kh0 < kh1 && ow >= lo && ow <= hi) {
+					ow = hi; /* done above */
+					continue;
+				}
+				if (ow >= lo && ow <= hi) {
+					for (int64_t kw = 0; kw < KW; kw++)
+						acc = rm[w0 + kw] > acc ? rm[w0 + kw] : acc;
+				} else {
+					for (int64_t kw = 0; kw < KW; kw++) {
+						int64_t iw = w0 + kw;
+						if (iw >= 0 && iw < j->W)
+							acc = rm[iw] > acc ? rm[iw] : acc;
+					}
+				}
+				yr[ow] = kh0 < kh1 ? acc : -FLT_MAX;
+			}
+		}
+		return;
+	}
 	for (int64_t oh = 0; oh < j->OH; oh++)
 		for (int64_t ow = 0; ow < j->OW; ow++) {
 			int64_t h0 = oh * at->stride[0] - j->pads[0], w0 = ow * at->stride[1] - j->pads[1];
@@ -508,6 +639,8 @@ static void global_pool_task(void *arg, int64_t t)
 		for (int64_t i = 0; i < j->plane; i++)
 			m = x[i] > m ? x[i] : m;
 		j->y[t] = m;
+	} else if (gpu_cpu_has_avx512()) {
+		j->y[t] = (float)((double)gpu_cpu_sum_avx512(x, j->plane) / (double)j->plane);
 	} else {
 		double s = 0;
 		for (int64_t i = 0; i < j->plane; i++)
@@ -856,6 +989,16 @@ static void resize_task(void *arg, int64_t t)
 				yr[ow] = r0[j->ix0[ow]];
 			continue;
 		}
+		if (j->W <= 2048) { /* rows blended first (vectorises), then columns */
+			float row[2048];
+			for (int64_t iw = 0; iw < j->W; iw++)
+				row[iw] = r0[iw] + (r1[iw] - r0[iw]) * wy;
+			for (int64_t ow = 0; ow < j->OW; ow++) {
+				float a0 = row[j->ix0[ow]];
+				yr[ow] = a0 + (row[j->ix1[ow]] - a0) * j->wx[ow];
+			}
+			continue;
+		}
 		for (int64_t ow = 0; ow < j->OW; ow++) {
 			float wx = j->wx[ow];
 			float top = r0[j->ix0[ow]] + (r0[j->ix1[ow]] - r0[j->ix0[ow]]) * wx;
@@ -909,12 +1052,14 @@ int gpu_cpu_is_view(const struct mdl_node *n, const struct mdl_tensor *in0,
 }
 
 size_t gpu_cpu_scratch(const struct mdl_node *n, const struct mdl_tensor *const *in,
-		       const struct mdl_tensor *const *out)
+		       const struct mdl_tensor *const *out, int threads, int packed)
 {
 	if (n->op == MDL_OP_CONV) {
 		const struct mdl_shape *xs = &in[0]->shape, *os = &out[0]->shape;
+		if (packed)
+			return gpu_cpu_conv_scratch(n, xs, &in[1]->shape);
 		if (is_depthwise(n, xs, &in[1]->shape))
-			return 0;
+			return gpu_cpu_dw_ok(n) ? gpu_cpu_dw_scratch(n, xs, threads) : 0;
 		return (size_t)(xs->d[1] / n->a.group * n->a.kernel[0] * n->a.kernel[1] * os->d[2] *
 				os->d[3]);
 	}

@@ -9,6 +9,8 @@
 #   ingest  data-plane ingest (shoal-server --sink) vs dpdk-testpmd rxonly over memif, and vs
 #           a kernel recvmmsg receiver on loopback (root)
 #   gpu-infer  CUDA backend fps, staged frame to detections, vs PyTorch eager/CUDA graphs (GPU)
+#   cpu-infer  CPU backend fps of NanoDet-m at 320/416, batch 1/8, vs onnxruntime (same threads,
+#           same run; --threads N, default all cores)
 # Figures and the machines they ran on are kept in perf/RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,13 +55,16 @@ PY
 	rm -f "$out"
 	;;
 sched)
-	SHOAL_BUILD=$build exec scripts/bench-sched.sh "$@"
+	BUILD=$build exec scripts/bench-sched.sh "$@"
 	;;
 ingest)
 	SHOAL_BUILD=$build exec scripts/bench-ingest.sh "$@"
 	;;
 gpu-infer)
 	SHOAL_BENCH_BUILD=$build exec scripts/bench-gpu-infer.sh "$@"
+	;;
+cpu-infer)
+	BUILD=$build exec scripts/bench-cpu-infer.sh "$@"
 	;;
 *)
 	echo "bench.sh: unknown benchmark '$name'" >&2; usage >&2; exit 2 ;;
