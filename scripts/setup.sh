@@ -22,8 +22,9 @@ PKGS=(
 	ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 	# scripts (model conversion, plots)
 	python3 python3-onnx python3-numpy python3-matplotlib python3-pil
-	# sample images for whole-model checks (dog.jpg, person.jpg, horses.jpg)
-	darknet
+	# sample images for whole-model checks (dog.jpg, person.jpg, horses.jpg) and the street
+	# video of the accuracy profiles (vtest.avi)
+	darknet opencv-doc
 	# namespaces and kernel clients
 	iproute2 ethtool iputils-ping tcpdump
 	# model reference runner (onnxruntime-node); npm itself is checked below
