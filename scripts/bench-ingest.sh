@@ -7,8 +7,11 @@
 #   2. shoal-server --sink --decode-workers 0  (parse, client table, reassembly into staging,
 #                                             empty RESULT back per frame)
 # and shoal-gen --udp sends the same packets over loopback to shoal-krecv (recvmmsg + the same
-# reassembly) for the kernel-socket comparison. Each receiver gets its own core where there
-# are two (receiver poll loop on CPU 1, sender on CPU 0).
+# reassembly) for the kernel-socket comparison. Where there are two cores, each receiver is
+# confined to CPU 1 (testpmd's forwarding lcore; shoal-server's poll lcore and its main lcore,
+# the sink consumer, together) and the sender has CPU 0 to itself: with the server's main lcore
+# on CPU 0 the sender is starved and the figure measures the sender (SRV_LCORES overrides).
+# For shoal-krecv, the receiver is pinned to CPU 1 and the sender to CPU 0 as well.
 # Last line: ingest: mpps=… testpmd_mpps=… ratio=… fps=… krecv_mpps=… vs_kernel=… rss_kb=…
 # Usage: bench-ingest.sh [--seconds S] [--clients N]   (needs root; SHOAL_BUILD = build dir)
 set -euo pipefail
@@ -76,7 +79,7 @@ gen_tp=$(tail -n1 "$tmp/gen-tp.log")
 # ---- 2. shoal-server --sink -------------------------------------------------------------------
 echo "ingest: shoal-server --sink on memif (${secs} s) ..." >&2
 rm -f "$sock"
-"$build/control/shoal-server" --lcores "0@0,1@$rx_cpu" --file-prefix "shoal-srv-$$" \
+"$build/control/shoal-server" --lcores "${SRV_LCORES:-0@$rx_cpu,1@$rx_cpu}" --file-prefix "shoal-srv-$$" \
 	"${eal_common[@]}" --vdev="net_memif0,role=server,socket=$sock" -- \
 	--sink --decode-workers 0 --ip "$server_ip" --media-port 5004 --queues 1 --duration $((secs + 4)) \
 	--stats-interval 1 >"$tmp/server.log" 2>&1 &
