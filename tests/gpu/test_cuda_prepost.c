@@ -21,6 +21,7 @@
 #include "gpu/cuda/gpu_cuda_kern.h"
 #include "gpu/gpu.h"
 #include "harness.h"
+#include "test_image.h"
 
 #define IMG_DIR "/usr/share/darknet/data/"
 
@@ -432,29 +433,6 @@ struct head_run {
 	double cpu_ms;
 };
 
-static unsigned char *load_rgb(const char *path, int *w, int *h)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	static unsigned char jpg[1 << 20];
-	size_t n = fread(jpg, 1, sizeof jpg, f);
-	fclose(f);
-	tjhandle tj = tjInitDecompress();
-	int ss, cs;
-	unsigned char *rgb = NULL;
-	if (tj && !tjDecompressHeader3(tj, jpg, (unsigned long)n, w, h, &ss, &cs)) {
-		rgb = malloc((size_t)*w * *h * 3);
-		if (rgb && tjDecompress2(tj, jpg, (unsigned long)n, rgb, *w, 0, *h, TJPF_RGB, 0)) {
-			free(rgb);
-			rgb = NULL;
-		}
-	}
-	if (tj)
-		tjDestroy(tj);
-	return rgb;
-}
-
 static void head_run_free(struct head_run *r)
 {
 	for (int i = 0; i < MAX_OUT; i++)
@@ -486,7 +464,7 @@ static int head_run_make(struct head_run *r, const char *family, enum gpu_head h
 	snprintf(path[0], sizeof path[0], "%s/dog.jpg", img_dir);
 	snprintf(path[1], sizeof path[1], "%s/horses.jpg", img_dir);
 	int w[2], h[2];
-	unsigned char *rgb[2] = {load_rgb(path[0], &w[0], &h[0]), load_rgb(path[1], &w[1], &h[1])};
+	unsigned char *rgb[2] = {test_image_load_rgb(path[0], &w[0], &h[0]), test_image_load_rgb(path[1], &w[1], &h[1])};
 	if (!rgb[0] || !rgb[1]) {
 		free(rgb[0]);
 		free(rgb[1]);

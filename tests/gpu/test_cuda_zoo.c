@@ -15,6 +15,7 @@
 #include "gpu/cuda/gpu_cuda_test.h"
 #include "gpu/gpu.h"
 #include "harness.h"
+#include "test_image.h"
 
 #define N_IMG 3
 static const char *img_names[N_IMG] = {"dog.jpg", "person.jpg", "horses.jpg"};
@@ -24,29 +25,6 @@ struct img {
 	int w, h;
 };
 static struct img imgs[N_IMG];
-
-static unsigned char *load_rgb(const char *path, int *w, int *h)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	static unsigned char jpg[4 << 20];
-	size_t n = fread(jpg, 1, sizeof jpg, f);
-	fclose(f);
-	tjhandle tj = tjInitDecompress();
-	int ss, cs;
-	unsigned char *rgb = NULL;
-	if (tj && !tjDecompressHeader3(tj, jpg, (unsigned long)n, w, h, &ss, &cs)) {
-		rgb = malloc((size_t)*w * *h * 3);
-		if (rgb && tjDecompress2(tj, jpg, (unsigned long)n, rgb, *w, 0, *h, TJPF_RGB, 0)) {
-			free(rgb);
-			rgb = NULL;
-		}
-	}
-	if (tj)
-		tjDestroy(tj);
-	return rgb;
-}
 
 static void model_path(const char *family, char *out, size_t len)
 {
@@ -86,7 +64,7 @@ static int ready_or_skip(void)
 			continue;
 		char p[512];
 		snprintf(p, sizeof p, "%s/%s", dir, img_names[i]);
-		imgs[i].rgb = load_rgb(p, &imgs[i].w, &imgs[i].h);
+		imgs[i].rgb = test_image_load_rgb(p, &imgs[i].w, &imgs[i].h);
 		if (!imgs[i].rgb) {
 			printf("skip: %s absent (Debian package darknet)\n", p);
 			return ST_SKIP;

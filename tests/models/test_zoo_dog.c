@@ -8,31 +8,9 @@
 
 #include "gpu/gpu.h"
 #include "harness.h"
+#include "test_image.h"
 
 #define DOG_JPG "/usr/share/darknet/data/dog.jpg"
-
-static unsigned char *load_rgb(const char *path, int *w, int *h)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	static unsigned char jpg[1 << 20];
-	size_t n = fread(jpg, 1, sizeof jpg, f);
-	fclose(f);
-	tjhandle tj = tjInitDecompress();
-	int ss, cs;
-	unsigned char *rgb = NULL;
-	if (tj && !tjDecompressHeader3(tj, jpg, (unsigned long)n, w, h, &ss, &cs)) {
-		rgb = malloc((size_t)*w * *h * 3);
-		if (rgb && tjDecompress2(tj, jpg, (unsigned long)n, rgb, *w, 0, *h, TJPF_RGB, 0)) {
-			free(rgb);
-			rgb = NULL;
-		}
-	}
-	if (tj)
-		tjDestroy(tj);
-	return rgb;
-}
 
 static int run_family(const char *family, enum gpu_head head, int size, float scale255)
 {
@@ -48,7 +26,7 @@ static int run_family(const char *family, enum gpu_head head, int size, float sc
 	ST_SKIP_IF(!probe, "converted model absent (run scripts/fetch-models.sh)");
 	fclose(probe);
 	int w, h;
-	unsigned char *rgb = load_rgb(DOG_JPG, &w, &h);
+	unsigned char *rgb = test_image_load_rgb(DOG_JPG, &w, &h);
 	ST_SKIP_IF(!rgb, DOG_JPG " absent (Debian package darknet)");
 	struct mdl_graph *g = mdl_graph_load(model, err, sizeof err);
 	struct gpu_backend *be = gpu_backend_cpu_create(2, err, sizeof err);
