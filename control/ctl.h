@@ -1,6 +1,6 @@
 /* ctl — shoal's collective adaptation scheduler and control-thread interface (DESIGN.md §7).
  *
- * Pure C (no DPDK, no CUDA). Three parts:
+ * Pure C (no DPDK, no CUDA). Four parts:
  *
  *  1. Profiles: per model variant (input size s) its accuracy, p99 latency per batch size and
  *     the bytes of one frame at that resolution. A documented stand-in profile is built in;
@@ -13,6 +13,8 @@
  *  3. The control-thread interface: triggers (period, join/leave, bandwidth change) and an
  *     immutable versioned assignment table published by pointer swap with epoch-based
  *     reclamation (see ctl_pub_*).
+ *  4. The metrics endpoint: Prometheus text format over HTTP, polled by the control thread
+ *     (ctl_metrics_*, ctl_prom_*).
  *
  * Conventions: constructors return a pointer or NULL; other functions return 0 (or a count)
  * on success and -errno on failure. Functions taking `char *err, size_t errlen` write a
@@ -248,6 +250,85 @@ int ctl_instance_read(const char *path, struct ctl_profile *p, struct ctl_params
 void ctl_instance_random(uint64_t *rng, struct ctl_client *c, int n);
 /* splitmix64 step: the generator used everywhere here. */
 uint64_t ctl_rng_next(uint64_t *state);
+
+/* ---- 4. metrics endpoint ---------------------------------------------------------------- */
+
+/* Prometheus text exposition format 0.0.4 (DESIGN.md §8), served over HTTP/1.1 by the control
+ * thread: a kernel TCP socket polled by ctl_metrics_poll(), no threads of its own.
+ *
+ * The text builder writes whole lines into a bounded buffer. A line that does not fit is
+ * dropped together with everything after it, so the text always ends at a complete line;
+ * ctl_prom_finish() then appends the comment line "# truncated". Room for that line is kept
+ * back, so the finished text never exceeds the buffer. Names and label lists are copied as
+ * given (the caller keeps them valid: [a-zA-Z_:][a-zA-Z0-9_:]*, values escaped with
+ * ctl_prom_escape()); help texts are escaped here. Numbers: integral values print as integers
+ * ("12", not "1.2e+01"), others with the fewest digits that read back exactly (at most 17);
+ * NaN, +Inf and -Inf as Prometheus spells them. Nothing here allocates. */
+struct ctl_prom {
+	char *buf;     /* cap bytes: the text so far, always NUL-terminated (when cap > 0) */
+	size_t cap;
+	size_t len;    /* bytes of text, complete lines only */
+	int truncated; /* a line did not fit: it and everything after it were dropped */
+};
+
+/* Starts an empty text in buf[0 .. cap-1]. */
+void ctl_prom_init(struct ctl_prom *b, char *buf, size_t cap);
+/* Appends "# truncated\n" when a line was dropped; returns the final length. */
+size_t ctl_prom_finish(struct ctl_prom *b);
+/* Family header, once per metric name: "# HELP name help\n# TYPE name type\n";
+ * type is "counter", "gauge" or "histogram" (help may be NULL: no HELP line). */
+void ctl_prom_family(struct ctl_prom *b, const char *name, const char *type, const char *help);
+/* One sample "name{labels} value\n"; labels is a label list without braces, e.g.
+ * client="10.0.0.2:5004/0x1234",instance="0", or NULL/"" for none. */
+void ctl_prom_sample(struct ctl_prom *b, const char *name, const char *labels, double v);
+/* Histogram samples: name_bucket{labels,le="bound"} with the cumulative count for each of the
+ * n bounds (ascending), then le="+Inf", name_sum{labels} and name_count{labels}. counts has
+ * n + 1 entries, one per bucket (not cumulative), the last counting values above every bound. */
+void ctl_prom_histogram(struct ctl_prom *b, const char *name, const char *labels,
+			const double *bounds, const uint64_t *counts, int n, double sum);
+/* Escapes a label value (backslash, double quote, newline) into dst (NUL-terminated).
+ * Returns the length written or -ENOSPC when dst (cap bytes) is too small. */
+int ctl_prom_escape(char *dst, size_t cap, const char *s);
+
+/* The HTTP endpoint. GET /metrics (and HEAD) answers 200 with Content-Type
+ * "text/plain; version=0.0.4; charset=utf-8", Content-Length and Connection: close, the body
+ * built by one call of render(arg, out) per request; GET / gives a short text index; other
+ * paths 404, other methods 405, malformed requests 400, request headers over 8 KiB 431.
+ * Connections beyond max_conns get a 503 and are closed. A connection whose request is not
+ * complete within the idle timeout (default 5 s), or whose response makes no progress for
+ * that long, is closed. One response per connection; large bodies go out non-blocking across
+ * calls. Every buffer is allocated by ctl_metrics_create(): per connection an 8 KiB request
+ * buffer and a max_body body buffer (pages are touched only as bodies grow); nothing is
+ * allocated per request. */
+struct ctl_metrics;
+
+struct ctl_metrics_stats {
+	uint64_t requests;        /* complete requests read (any status) */
+	uint64_t responses_2xx;   /* responses sent completely, by class */
+	uint64_t responses_4xx;
+	uint64_t truncated;       /* /metrics bodies cut at max_body ("# truncated") */
+	uint64_t conns_accepted;  /* connections given a slot */
+	uint64_t conns_refused;   /* connections over max_conns (503, closed) */
+	uint64_t conns_timed_out; /* closed for an incomplete request or a stalled response */
+};
+
+/* Listens on addr (numeric IPv4 or IPv6: "127.0.0.1", "0.0.0.0", "::1"; NULL = "0.0.0.0")
+ * and port (0: a free one, see ctl_metrics_port()). A /metrics body holds at most max_body
+ * bytes (at least 64); at most max_conns (1..1024) connections are served at once.
+ * NULL with a one-line reason in err (bad address, port in use, ...). */
+struct ctl_metrics *ctl_metrics_create(const char *addr, uint16_t port, size_t max_body,
+				       int max_conns, char *err, size_t errlen);
+void ctl_metrics_destroy(struct ctl_metrics *m);
+uint16_t ctl_metrics_port(const struct ctl_metrics *m);
+/* Idle/incomplete timeout in ms (> 0; default 5000). 0 or -EINVAL. */
+int ctl_metrics_set_idle_timeout(struct ctl_metrics *m, int timeout_ms);
+/* Serves: waits at most timeout_ms (0: not at all) in poll(2) on the listening and client
+ * sockets, then accepts, reads, answers and writes what the sockets take, and closes timed-out
+ * connections. render may be NULL (empty body). Returns the number of responses completed in
+ * this call, or -errno (-EINVAL for a negative timeout). */
+int ctl_metrics_poll(struct ctl_metrics *m, int timeout_ms,
+		     void (*render)(void *arg, struct ctl_prom *out), void *arg);
+void ctl_metrics_stats_get(const struct ctl_metrics *m, struct ctl_metrics_stats *out);
 
 #ifdef __cplusplus
 }

@@ -1,8 +1,9 @@
-/* shoal-server: the edge server (DESIGN.md §1, §3, §8). Today it runs the data plane: one
- * poll lcore per port queue (dp_run on its own dp_ctx), frames reassembled into staging slots,
- * and on the main lcore the consumer and the statistics. The consumer is the sink (--sink), a
- * measurement mode that releases every frame unprocessed and answers it with an empty RESULT;
- * the inference executor is another issue. See `shoal-server --help` and control/README.md. */
+/* shoal-server: the edge server (DESIGN.md §1, §3, §8): options, config file, start-up and
+ * shut-down. One poll lcore per port queue (dp_run on its own dp_ctx) reassembles frames into
+ * staging slots; JPEG decode workers; then either the serving path (ctl_srv_serve.c:
+ * dispatcher -> executor -> RESULT/DROP, the control thread with the scheduler and the
+ * metrics endpoint on the main lcore) or the --sink measurement consumer. See
+ * `shoal-server --help` and control/README.md. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
@@ -18,11 +19,7 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 
-#include "dataplane/dp.h"
-#include "gpu/gpu.h"
-
-#define SRV_NAME "shoal-server"
-#define SRV_BURST 32
+#include "control/ctl_srv.h"
 
 static volatile int srv_stop; /* the stop flag: the one allowed global */
 
@@ -72,38 +69,58 @@ static const char srv_usage[] =
 	"                         reassembled JFIF, undecoded); pinned to the CPUs no poll\n"
 	"                         lcore uses, unpinned when there are none; decoded frames are\n"
 	"                         I420 in their own staging slot\n"
+	"  --idle-timeout S       a client silent this long leaves the table (default 10)\n"
 	"  --gpu-pci BUSID        PCI bus id of the GPU (0000:65:00.0): poll lcores near the NIC\n"
 	"                         are preferred, then those near this GPU (default: none)\n"
 	"  --sink                 MEASUREMENT MODE — data plane only: frames are released\n"
 	"                         unprocessed and answered with empty RESULTs — for measuring\n"
 	"                         ingest, not for serving (no inference runs)\n"
+	"\n"
+	"serving (without --sink):\n"
+	"  --model F              model family: nanodet or centernet (default nanodet)\n"
+	"  --model-file PATH      its ONNX file (default $SHOAL_MODEL_DIR/F.onnx, else the cache\n"
+	"                         of scripts/fetch-models.sh: ~/.cache/shoal/models/onnx/F.onnx)\n"
+	"  --profile DIR          latency.csv + accuracy.csv of the family on the backend\n"
+	"                         (default models/profiles/F/<backend> of the source tree, else\n"
+	"                         of $SHOAL_PROFILE_ROOT)\n"
+	"  --backend B            auto, cpu or cuda (default auto: cuda when a device is usable)\n"
+	"  --threads N            CPU backend threads (default 1)\n"
+	"  --instances N          model instances (the scheduler's execution slots) sharing the\n"
+	"                         device, time-sliced earliest-deadline-first (default 2)\n"
+	"  --max-batch N          largest batch an instance runs (default 8)\n"
+	"  --max-variants N       prepared variants kept per device (default 4)\n"
+	"  --overhead-ms X        per-frame server overhead the scheduler budgets (default 5)\n"
+	"  --period-ms X          re-plan at least this often (default 500; also on join, leave\n"
+	"                         and bandwidth change)\n"
+	"  --guard-ms X           slack the executor keeps before a deadline when it waits to\n"
+	"                         fill a batch (default 10)\n"
+	"  --score-min X          detection score threshold (default 0.3)\n"
+	"  --exec-cpu N           pin the executor thread to CPU N (default -1: unpinned)\n"
+	"  --poll-idle-us N       poll lcores sleep N us after 64 empty polls (default 0: pure\n"
+	"                         polling; give e.g. 50 where they share cores with inference)\n"
+	"  --metrics ADDR:PORT    Prometheus text metrics over HTTP at /metrics (default\n"
+	"                         127.0.0.1:9100; `off` disables)\n"
 	"  -h, --help             this text\n"
 	"\n"
-	"Without --sink the server needs the inference executor, which is not built yet: it says\n"
-	"so and exits 2. SIGINT/SIGTERM stop it; the final statistics end with one line\n"
-	"`sink: rx_pkts=N rtp_pkts=N frames=N results=N seconds=S mpps=X fps=X rss_kb=N\n"
-	"hugetlb_kb=N` (resident memory: VmRSS, and hugepages, which VmRSS leaves out).\n"
+	"Serving: frames are routed by the scheduler's table to an instance, run in batches on\n"
+	"the backend and answered with RESULT (detections) or DROP (late, not served, overload).\n"
+	"The control thread re-plans on live statistics and sends ASSIGN to registered clients.\n"
+	"SIGINT/SIGTERM drain and stop; the final statistics end with one line\n"
+	"`serve: frames=N results=N drops=N late=N missed=N p50_ms=X p99_ms=X seconds=S rss_kb=N`\n"
+	"(--sink: `sink: rx_pkts=N rtp_pkts=N frames=N results=N seconds=S mpps=X fps=X\n"
+	"rss_kb=N hugetlb_kb=N`; resident memory: VmRSS, and hugepages, which VmRSS leaves out).\n"
 	"Exit status: 0 after a clean stop, 1 when the EAL or the port cannot start, 2 on bad\n"
-	"options.\n";
+	"options, model or profile files.\n";
 
-struct srv_opts {
-	char config[256];
-	char gpu_pci[32]; /* PCI bus id of the GPU, "" when not given */
-	uint32_t ip; /* network byte order */
-	int ip_set;
-	unsigned media_port, port_id, queues, rx_desc, mbufs, max_clients, slots;
-	unsigned slot_bytes, slo_ms, raw_pt, raw_w, raw_h;
-	uint8_t raw_format;
-	double fps, stats_interval, duration;
-	int sink;
-	unsigned decode_workers;
-};
 
 enum srv_opt_id {
 	SRV_O_CONFIG, SRV_O_IP, SRV_O_MEDIA_PORT, SRV_O_PORT, SRV_O_QUEUES, SRV_O_RX_DESC,
 	SRV_O_MBUFS, SRV_O_MAX_CLIENTS, SRV_O_SLOTS, SRV_O_SLOT_BYTES, SRV_O_SLO_MS, SRV_O_FPS,
 	SRV_O_RAW_PT, SRV_O_RAW_SIZE, SRV_O_RAW_FORMAT, SRV_O_STATS_INTERVAL, SRV_O_DURATION,
-	SRV_O_SINK, SRV_O_GPU_PCI, SRV_O_DECODE_WORKERS,
+	SRV_O_SINK, SRV_O_GPU_PCI, SRV_O_DECODE_WORKERS, SRV_O_MODEL, SRV_O_MODEL_FILE,
+	SRV_O_PROFILE, SRV_O_BACKEND, SRV_O_THREADS, SRV_O_INSTANCES, SRV_O_MAX_BATCH,
+	SRV_O_MAX_VARIANTS, SRV_O_OVERHEAD_MS, SRV_O_PERIOD_MS, SRV_O_SCORE_MIN, SRV_O_EXEC_CPU,
+	SRV_O_POLL_IDLE_US, SRV_O_METRICS, SRV_O_IDLE_TIMEOUT, SRV_O_GUARD_MS,
 };
 
 struct srv_opt {
@@ -123,6 +140,14 @@ static const struct srv_opt srv_opt_table[] = {
 	{"raw-format", SRV_O_RAW_FORMAT, 1}, {"stats-interval", SRV_O_STATS_INTERVAL, 1},
 	{"duration", SRV_O_DURATION, 1},     {"sink", SRV_O_SINK, 0},
 	{"gpu-pci", SRV_O_GPU_PCI, 1},       {"decode-workers", SRV_O_DECODE_WORKERS, 1},
+	{"model", SRV_O_MODEL, 1},           {"model-file", SRV_O_MODEL_FILE, 1},
+	{"profile", SRV_O_PROFILE, 1},       {"backend", SRV_O_BACKEND, 1},
+	{"threads", SRV_O_THREADS, 1},       {"instances", SRV_O_INSTANCES, 1},
+	{"max-batch", SRV_O_MAX_BATCH, 1},   {"max-variants", SRV_O_MAX_VARIANTS, 1},
+	{"overhead-ms", SRV_O_OVERHEAD_MS, 1}, {"period-ms", SRV_O_PERIOD_MS, 1},
+	{"score-min", SRV_O_SCORE_MIN, 1},   {"exec-cpu", SRV_O_EXEC_CPU, 1},
+	{"poll-idle-us", SRV_O_POLL_IDLE_US, 1}, {"metrics", SRV_O_METRICS, 1},
+	{"idle-timeout", SRV_O_IDLE_TIMEOUT, 1}, {"guard-ms", SRV_O_GUARD_MS, 1},
 };
 
 static void srv_opts_defaults(struct srv_opts *o)
@@ -141,6 +166,19 @@ static void srv_opts_defaults(struct srv_opts *o)
 	o->raw_h = 480;
 	o->raw_format = DP_FRAME_RAW420;
 	o->decode_workers = 1;
+	o->idle_timeout = 10;
+	snprintf(o->model, sizeof(o->model), "nanodet");
+	snprintf(o->backend, sizeof(o->backend), "auto");
+	snprintf(o->metrics, sizeof(o->metrics), "127.0.0.1:9100");
+	o->threads = 1;
+	o->instances = 2;
+	o->max_batch = 8;
+	o->max_variants = 4;
+	o->exec_cpu = -1;
+	o->overhead_ms = 5;
+	o->guard_ms = 10;
+	o->period_ms = 500;
+	o->score_min = 0.3;
 }
 
 static const struct srv_opt *srv_opt_find(const char *name, size_t len)
@@ -299,6 +337,93 @@ static int srv_opt_apply(struct srv_opts *o, const struct srv_opt *opt, const ch
 		if (srv_parse_uint(val, 0, 64, &o->decode_workers))
 			what = "is not a worker count (0..64)";
 		break;
+	case SRV_O_MODEL:
+		if (strcmp(val, "nanodet") && strcmp(val, "centernet"))
+			what = "is not a model family (nanodet or centernet)";
+		else
+			snprintf(o->model, sizeof(o->model), "%s", val);
+		break;
+	case SRV_O_MODEL_FILE:
+	case SRV_O_PROFILE: {
+		char *dst = opt->id == SRV_O_MODEL_FILE ? o->model_file : o->profile_dir;
+		if (!*val || strlen(val) >= sizeof(o->model_file))
+			what = "is not a usable path (empty or too long)";
+		else
+			snprintf(dst, sizeof(o->model_file), "%s", val);
+		break;
+	}
+	case SRV_O_BACKEND:
+		if (strcmp(val, "auto") && strcmp(val, "cpu") && strcmp(val, "cuda"))
+			what = "is not a backend (auto, cpu or cuda)";
+		else
+			snprintf(o->backend, sizeof(o->backend), "%s", val);
+		break;
+	case SRV_O_THREADS:
+		if (srv_parse_uint(val, 1, 256, &o->threads))
+			what = "is not a thread count (1-256)";
+		break;
+	case SRV_O_INSTANCES:
+		if (srv_parse_uint(val, 1, GPU_EXEC_MAX_INSTANCES, &o->instances))
+			what = "is not an instance count (1-64)";
+		break;
+	case SRV_O_MAX_BATCH:
+		if (srv_parse_uint(val, 1, 16, &o->max_batch))
+			what = "is not a batch size (1-16)";
+		break;
+	case SRV_O_MAX_VARIANTS:
+		if (srv_parse_uint(val, 1, 64, &o->max_variants))
+			what = "is not a variant count (1-64)";
+		break;
+	case SRV_O_OVERHEAD_MS:
+		if (srv_parse_double(val, 0, 1000, &o->overhead_ms))
+			what = "is not a time in ms (0-1000)";
+		break;
+	case SRV_O_PERIOD_MS:
+		if (srv_parse_double(val, 10, 60000, &o->period_ms))
+			what = "is not a period in ms (10-60000)";
+		break;
+	case SRV_O_SCORE_MIN:
+		if (srv_parse_double(val, 0.01, 1, &o->score_min))
+			what = "is not a score threshold (0.01-1)";
+		break;
+	case SRV_O_EXEC_CPU: {
+		unsigned c;
+		if (!strcmp(val, "-1"))
+			o->exec_cpu = -1;
+		else if (srv_parse_uint(val, 0, CPU_SETSIZE - 1, &c))
+			what = "is not a CPU number (-1 = unpinned)";
+		else
+			o->exec_cpu = (int)c;
+		break;
+	}
+	case SRV_O_GUARD_MS:
+		if (srv_parse_double(val, 0, 1000, &o->guard_ms))
+			what = "is not a time in ms (0-1000)";
+		break;
+	case SRV_O_IDLE_TIMEOUT:
+		if (srv_parse_double(val, 0.1, 86400, &o->idle_timeout))
+			what = "is not a time in seconds (0.1-86400)";
+		break;
+	case SRV_O_POLL_IDLE_US:
+		if (srv_parse_uint(val, 0, 100000, &o->poll_idle_us))
+			what = "is not a sleep in us (0-100000)";
+		break;
+	case SRV_O_METRICS: {
+		unsigned port;
+		const char *colon = strrchr(val, ':');
+		struct in_addr a;
+		char host[64];
+		if (!strcmp(val, "off"))
+			snprintf(o->metrics, sizeof(o->metrics), "off");
+		else if (!colon || (size_t)(colon - val) >= sizeof(host) ||
+			 srv_parse_uint(colon + 1, 0, 65535, &port) ||
+			 (snprintf(host, sizeof(host), "%.*s", (int)(colon - val), val),
+			  inet_pton(AF_INET, host, &a) != 1))
+			what = "is not ADDR:PORT (IPv4 address and TCP port) or off";
+		else
+			snprintf(o->metrics, sizeof(o->metrics), "%s", val);
+		break;
+	}
 	case SRV_O_SINK:
 		if (!val)
 			o->sink = 1;
@@ -424,24 +549,6 @@ static int srv_args_parse(struct srv_opts *o, int argc, char **argv, char *err, 
 }
 
 /* ---- running ---------------------------------------------------------------------------- */
-struct srv_queue {
-	struct dp_ctx *ctx;
-	unsigned lcore;
-};
-
-struct srv {
-	struct srv_opts o;
-	struct dp_port_info port;
-	struct dp_lcore_plan plan;
-	struct gpu_staging *staging;
-	struct dp_decoder *decoder; /* NULL with --decode-workers 0 */
-	struct srv_queue q[DP_LCORE_MAX];
-	unsigned nq;
-	uint64_t t_start, t_stop;
-	uint64_t sink_frames, sink_post_full, sink_left_at_stop;
-	struct dp_app_result sink_result; /* zero detections */
-};
-
 static void srv_on_signal(int sig)
 {
 	(void)sig;
@@ -451,12 +558,12 @@ static void srv_on_signal(int sig)
 static int srv_worker(void *arg)
 {
 	struct srv_queue *q = arg;
-	return dp_run(q->ctx, &srv_stop);
+	return dp_run(q->ctx, q->stop);
 }
 
 /* Resident memory from /proc/self/status: VmRSS, and HugetlbPages (hugepage memory, which
  * VmRSS does not count). -1 when unknown. */
-static void srv_mem_kb(long *rss_kb, long *huge_kb)
+void srv_mem_kb(long *rss_kb, long *huge_kb)
 {
 	*rss_kb = *huge_kb = -1;
 	FILE *f = fopen("/proc/self/status", "r");
@@ -473,7 +580,7 @@ static void srv_mem_kb(long *rss_kb, long *huge_kb)
 	fclose(f);
 }
 
-static void srv_counters_sum(const struct srv *s, uint64_t tot[DP_CNT__COUNT])
+void srv_counters_sum(const struct srv *s, uint64_t tot[DP_CNT__COUNT])
 {
 	memset(tot, 0, sizeof(uint64_t) * DP_CNT__COUNT);
 	for (unsigned i = 0; i < s->nq; i++) {
@@ -487,8 +594,8 @@ static void srv_counters_sum(const struct srv *s, uint64_t tot[DP_CNT__COUNT])
 static int srv_is_pkt_drop(unsigned c) { return strncmp(dp_cnt_name(c), "drop_", 5) == 0; }
 
 /* One periodic line: rates over the last interval, totals, drops by kind (non-zero ones). */
-static void srv_stats_line(const struct srv *s, uint64_t now, uint64_t *prev_t,
-			   uint64_t prev[DP_CNT__COUNT])
+void srv_stats_line(const struct srv *s, uint64_t now, uint64_t *prev_t,
+		    uint64_t prev[DP_CNT__COUNT])
 {
 	uint64_t v[DP_CNT__COUNT];
 	srv_counters_sum(s, v);
@@ -683,7 +790,10 @@ static int srv_contexts_create(struct srv *s)
 		cfg.default_raw_height = (uint16_t)s->o.raw_h;
 		cfg.staging = s->staging;
 		cfg.decoder = s->decoder;
+		cfg.idle_sleep_us = s->o.poll_idle_us;
+		cfg.idle_timeout_ns = (uint64_t)(s->o.idle_timeout * 1e9);
 		s->q[i].lcore = s->plan.lcore[i];
+		s->q[i].stop = &s->poll_stop;
 		s->q[i].ctx = dp_create(&cfg);
 		if (!s->q[i].ctx) {
 			fprintf(stderr, SRV_NAME ": cannot create the data-plane context of queue %u\n",
@@ -738,10 +848,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, SRV_NAME ": %s\n", err);
 		return 2;
 	}
+	s.stop = &srv_stop;
 	if (!s.o.sink) {
-		fprintf(stderr, SRV_NAME ": the inference executor is not built yet: only --sink "
-				"(data-plane measurement mode) can run\n");
-		return 2;
+		if (s.o.decode_workers == 0) {
+			fprintf(stderr, SRV_NAME ": --decode-workers 0 leaves JPEG frames undecoded: "
+					"serving needs at least 1 (0 is for --sink)\n");
+			return 2;
+		}
+		if (srv_serve_open(&s, err, sizeof(err)) != 0) {
+			fprintf(stderr, SRV_NAME ": %s\n", err);
+			srv_serve_close(&s);
+			return 2;
+		}
 	}
 
 	int user_lcores = dp_lcore_user_given(dd, argv);
@@ -782,6 +900,10 @@ int main(int argc, char **argv)
 		goto out_port;
 	if (srv_contexts_create(&s) != 0)
 		goto out_port;
+	if (!s.o.sink && srv_serve_start(&s, err, sizeof(err)) != 0) {
+		fprintf(stderr, SRV_NAME ": %s\n", err);
+		goto out_port;
+	}
 
 	signal(SIGINT, srv_on_signal);
 	signal(SIGTERM, srv_on_signal);
@@ -794,8 +916,15 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
-	printf("ready: mode=sink (measurement: frames released unprocessed, empty RESULTs) "
-	       "ip=%s media_port=%u port=%u driver=%s device=%s queues=%u/%u rss=%s socket=%d "
+	if (s.o.sink)
+		printf("ready: mode=sink (measurement: frames released unprocessed, empty RESULTs) ");
+	else
+		printf("ready: mode=serve model=%s backend=%s instances=%u max_batch=%u "
+		       "metrics=%.*s:%u ", s.o.model, srv_serve_backend(&s), s.o.instances,
+		       s.o.max_batch, (int)(strrchr(s.o.metrics, ':') ? strrchr(s.o.metrics, ':') -
+					     s.o.metrics : (long)strlen(s.o.metrics)),
+		       s.o.metrics, srv_serve_metrics_port(&s));
+	printf("ip=%s media_port=%u port=%u driver=%s device=%s queues=%u/%u rss=%s socket=%d "
 	       "port_node=%d gpu_node=%d link=%s poll_lcores=",
 	       inet_ntop(AF_INET, &s.o.ip, err, 64), s.o.media_port, port_id, s.port.driver,
 	       s.port.device, s.nq, s.port.max_queues, s.port.rss ? "on" : "off", s.port.socket,
@@ -809,10 +938,18 @@ int main(int argc, char **argv)
 	       near, s.o.queues);
 	fflush(stdout);
 
-	srv_sink_loop(&s);
+	if (s.o.sink) {
+		srv_sink_loop(&s);
+	} else {
+		srv_serve_loop(&s);
+		srv_serve_drain(&s); /* answers out while the poll lcores still send them */
+	}
 	srv_stop = 1;
+	s.poll_stop = 1;
 	rte_eal_mp_wait_lcore();
 	s.t_stop = dp_now_ns();
+	if (!s.o.sink)
+		srv_serve_finish(&s);
 	for (unsigned i = 0; i < s.nq; i++) { /* frames completed after the consumer stopped */
 		struct dp_frame fr[SRV_BURST];
 		unsigned n;
@@ -846,7 +983,10 @@ int main(int argc, char **argv)
 	}
 	printf("staging: free=%u total=%u\n", gpu_staging_free_count(s.staging),
 	       gpu_staging_slot_count(s.staging));
-	srv_print_sink_line(&s, v, rss_kb, huge_kb);
+	if (s.o.sink)
+		srv_print_sink_line(&s, v, rss_kb, huge_kb);
+	else
+		srv_serve_summary(&s);
 	status = 0;
 out_port:
 	for (unsigned i = 0; i < s.nq; i++)
@@ -854,6 +994,7 @@ out_port:
 	dp_decoder_destroy(s.decoder);
 	dp_port_teardown(port_id);
 out_staging:
+	srv_serve_close(&s); /* before the staging pool: the executor may still hold slots */
 	gpu_staging_destroy(s.staging);
 out_eal:
 	rte_eal_cleanup();

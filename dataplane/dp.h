@@ -11,7 +11,7 @@
  * statistics through a lock-free snapshot (dp_clients_snapshot).
  *
  * Threads: dp_poll/dp_run only on the lcore owning the context. dp_frames_dequeue: the
- * single consumer. dp_frame_release, dp_result_post, dp_assign_post, gpu_staging_put,
+ * single consumer. dp_frame_release, dp_result_post, dp_drop_post, dp_assign_post, gpu_staging_put,
  * dp_counters_get, dp_clients_snapshot and dp_decoder_stats_get: any thread. Everything else:
  * set-up/tear-down, or the poll lcore.
  *
@@ -45,6 +45,11 @@ enum dp_frame_format {
 	DP_FRAME_RAWRGB = 4, /* packed RGB24 */
 };
 
+/* Server-time histogram of RESULTs: upper bounds in ms of the first DP_LAT_BUCKETS - 1 buckets
+ * (1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1000), the last one above all. */
+#define DP_LAT_BUCKETS 15
+extern const double dp_lat_bounds_ms[DP_LAT_BUCKETS - 1];
+
 struct dp_client_stats {
 	uint64_t packets, bytes;  /* RTP packets and UDP payload bytes accepted */
 	uint64_t frames_complete; /* complete, handed to the consumer (or to the JPEG decoder) */
@@ -60,6 +65,17 @@ struct dp_client_stats {
 	uint16_t slo_ms, fps_req_x100; /* registered (or default) SLO and frame rate */
 	uint8_t managed;          /* 1 when the client sent REGISTER */
 	uint16_t rtcp_port;       /* where its RTCP goes (REGISTER's source port, else port + 1) */
+	/* what became of its complete frames after the consumer took them */
+	uint64_t results_sent;    /* RESULTs transmitted */
+	uint64_t results_late;    /* of those, sent after the SLO (server time above slo_ms) */
+	uint64_t frames_late;     /* dropped by the consumer: could not make the deadline (DROP
+				   * LATE sent); also in frames_dropped */
+	uint64_t frames_refused;  /* dropped by the consumer for another reason (not served,
+				   * overload, failed; DROP sent); also in frames_dropped */
+	uint64_t lat_hist[DP_LAT_BUCKETS]; /* server time of RESULTs (first packet -> RESULT
+					    * posted), bucket i: <= dp_lat_bounds_ms[i], last: above */
+	uint64_t lat_sum_us;      /* sum of those server times */
+	uint32_t bw_kbps, rtt_us; /* from its latest REPORT (0: none yet) */
 };
 
 /* ---- counters (per lcore, cache aligned) -------------------------------------------------- */
@@ -109,6 +125,12 @@ enum dp_cnt {
 	DP_CNT_DROP_TABLE_FULL, /* new client while the table is full */
 	DP_CNT_DROP_DUP,        /* duplicate RTP packet */
 	DP_CNT_DROP_STALE,      /* RTP packet of a frame already finished or abandoned */
+	/* complete frames the consumer dropped (dp_drop_post) */
+	DP_CNT_FRAMES_LATE,     /* could not make their deadline (DROP LATE sent) */
+	DP_CNT_FRAMES_REFUSED,  /* not served, overload, failed (DROP sent) */
+	DP_CNT_RESULTS_LATE,    /* RESULTs sent after the client's SLO (server time) */
+	DP_CNT_FRAMES_NOT_ADMITTED, /* complete frames of refused clients answered with DROP
+				     * before decode (dp_client_refuse_post) */
 	DP_CNT__COUNT
 };
 /* Static name of a counter ("rx_pkts", "drop_ip_cksum", ...), NULL when out of range. */
@@ -141,6 +163,9 @@ struct dp_config {
 				     * else decoded by this pool (borrowed, see below) */
 	uint64_t snapshot_interval_ns; /* how often the scan publishes dp_clients_snapshot's copy
 					* (0: at every scan) */
+	unsigned idle_sleep_us; /* dp_run: after 64 polls in a row found nothing, sleep this long
+				 * before the next (0: never sleep, pure polling; for machines where
+				 * the poll lcore shares its core with inference) */
 };
 
 /* Fills cfg with defaults: 1024 clients, 2 frames per client, 100 ms frame timeout, 10 s idle
@@ -166,11 +191,14 @@ uint64_t dp_now_ns(void);
  * timeout scan when due, flushes TX. now_ns is the time to use (dp_now_ns() in production,
  * a chosen value in tests). Returns the number of packets received. */
 unsigned dp_poll(struct dp_ctx *ctx, uint64_t now_ns);
-/* Polls until *stop becomes non-zero. Returns 0. */
+/* Polls until *stop becomes non-zero (sleeping cfg.idle_sleep_us when idle). Returns 0. */
 int dp_run(struct dp_ctx *ctx, volatile int *stop);
 
 /* Counter values of this context (a snapshot; any thread). */
 void dp_counters_get(const struct dp_ctx *ctx, uint64_t out[DP_CNT__COUNT]);
+/* Server-time histogram of every RESULT this context sent (clients that left included;
+ * buckets as dp_client_stats.lat_hist) and the sum of those times in us (any thread). */
+void dp_latency_get(const struct dp_ctx *ctx, uint64_t hist[DP_LAT_BUCKETS], uint64_t *sum_us);
 
 /* Clients in the table. */
 unsigned dp_client_count(const struct dp_ctx *ctx);
@@ -208,6 +236,18 @@ int dp_frame_release(struct dp_ctx *ctx, const struct dp_frame *f);
  * goes to that client's address only, and detections are cut so that it is never larger than
  * f->wire_bytes. -ENOBUFS when the queue is full. */
 int dp_result_post(struct dp_ctx *ctx, const struct dp_frame *f, const struct dp_app_result *r);
+/* Queues a DROP for the client that sent frame f (any thread, no allocation): the consumer
+ * could not or would not serve it (reason: DP_APP_DROP_LATE, _NOT_SERVED, _OVERLOAD, ...).
+ * Counted per client (frames_dropped and frames_late / frames_refused) and per context
+ * (DP_CNT_FRAMES_LATE / DP_CNT_FRAMES_REFUSED). The slot is not released here
+ * (dp_frame_release). -ENOBUFS when the queue is full, -EINVAL for a bad reason. */
+int dp_drop_post(struct dp_ctx *ctx, const struct dp_frame *f, uint8_t reason);
+/* Admission (any thread): reason != 0 makes the poll lcore answer every complete frame of
+ * that client with DROP(reason) at once, before it is decoded or handed to the consumer
+ * (per client in frames_refused, per context DP_CNT_FRAMES_NOT_ADMITTED); 0 lets its frames through again. For clients the scheduler
+ * does not serve. -ENOBUFS when the queue is full, -EINVAL for a bad reason. A client that
+ * leaves and comes back starts admitted. */
+int dp_client_refuse_post(struct dp_ctx *ctx, const struct dp_client_key *key, uint8_t reason);
 /* Queues an ASSIGN for a client in the table (any thread). -ENOBUFS when the queue is full. */
 int dp_assign_post(struct dp_ctx *ctx, const struct dp_client_key *key,
 		   const struct dp_app_assign *a);

@@ -57,6 +57,10 @@ static const char *const dp_cnt_names[DP_CNT__COUNT] = {
 	[DP_CNT_DROP_TABLE_FULL] = "drop_table_full",
 	[DP_CNT_DROP_DUP] = "drop_dup",
 	[DP_CNT_DROP_STALE] = "drop_stale",
+	[DP_CNT_FRAMES_LATE] = "frames_late",
+	[DP_CNT_FRAMES_REFUSED] = "frames_refused",
+	[DP_CNT_RESULTS_LATE] = "results_late",
+	[DP_CNT_FRAMES_NOT_ADMITTED] = "frames_not_admitted",
 };
 
 const char *dp_cnt_name(unsigned cnt) { return cnt < DP_CNT__COUNT ? dp_cnt_names[cnt] : NULL; }
@@ -290,6 +294,8 @@ void dp_rtcp_rx(struct dp_ctx *ctx, const struct rte_ether_addr *src_mac, uint32
 				if (c) {
 					c->rtt_us = msg.u.report.rtt_us;
 					c->bw_kbps = msg.u.report.bw_kbps;
+					c->st.rtt_us = c->rtt_us;
+					c->st.bw_kbps = c->bw_kbps;
 					c->st.last_seen_ns = now_ns;
 				}
 			} else {
@@ -319,7 +325,7 @@ void dp_rtcp_rx(struct dp_ctx *ctx, const struct rte_ether_addr *src_mac, uint32
 
 /* ---- posted messages ------------------------------------------------------------------------- */
 static int dp_post(struct dp_ctx *ctx, const struct dp_client_key *key, uint32_t wire_bytes,
-		   const struct dp_app_msg *msg)
+		   const struct dp_app_msg *msg, uint8_t from_consumer)
 {
 	void *obj;
 	if (rte_mempool_get(ctx->post_pool, &obj) != 0)
@@ -327,6 +333,8 @@ static int dp_post(struct dp_ctx *ctx, const struct dp_client_key *key, uint32_t
 	struct dp_post *p = obj;
 	p->key = *key;
 	p->wire_bytes = wire_bytes;
+	p->from_consumer = from_consumer;
+	p->refuse = 0;
 	p->msg = *msg;
 	if (rte_ring_mp_enqueue(ctx->posts, p) != 0) {
 		rte_mempool_put(ctx->post_pool, p);
@@ -344,7 +352,39 @@ int dp_post_drop(struct dp_ctx *ctx, const struct dp_client_key *key, uint32_t r
 	m.ssrc = key->ssrc;
 	m.u.drop.rtp_ts = rtp_ts;
 	m.u.drop.reason = reason;
-	return dp_post(ctx, key, wire_bytes, &m);
+	return dp_post(ctx, key, wire_bytes, &m, 0);
+}
+
+int dp_client_refuse_post(struct dp_ctx *ctx, const struct dp_client_key *key, uint8_t reason)
+{
+	if (!ctx || !key || reason > DP_APP_DROP_TOO_LARGE)
+		return -EINVAL;
+	void *obj;
+	if (rte_mempool_get(ctx->post_pool, &obj) != 0)
+		return -ENOBUFS;
+	struct dp_post *p = obj;
+	memset(p, 0, offsetof(struct dp_post, msg));
+	p->key = *key;
+	p->refuse = 1;
+	p->msg.u.drop.reason = reason;
+	if (rte_ring_mp_enqueue(ctx->posts, p) != 0) {
+		rte_mempool_put(ctx->post_pool, p);
+		return -ENOBUFS;
+	}
+	return 0;
+}
+
+int dp_drop_post(struct dp_ctx *ctx, const struct dp_frame *f, uint8_t reason)
+{
+	if (!ctx || !f || reason < DP_APP_DROP_LATE || reason > DP_APP_DROP_TOO_LARGE)
+		return -EINVAL;
+	struct dp_app_msg m;
+	memset(&m, 0, sizeof(m));
+	m.kind = DP_APP_DROP;
+	m.ssrc = f->client.ssrc;
+	m.u.drop.rtp_ts = f->rtp_ts;
+	m.u.drop.reason = reason;
+	return dp_post(ctx, &f->client, f->wire_bytes, &m, 1);
 }
 
 int dp_result_post(struct dp_ctx *ctx, const struct dp_frame *f, const struct dp_app_result *r)
@@ -355,7 +395,7 @@ int dp_result_post(struct dp_ctx *ctx, const struct dp_frame *f, const struct dp
 	m.kind = DP_APP_RESULT;
 	m.ssrc = f->client.ssrc;
 	m.u.result = *r;
-	return dp_post(ctx, &f->client, f->wire_bytes, &m);
+	return dp_post(ctx, &f->client, f->wire_bytes, &m, 0);
 }
 
 int dp_assign_post(struct dp_ctx *ctx, const struct dp_client_key *key,
@@ -368,7 +408,7 @@ int dp_assign_post(struct dp_ctx *ctx, const struct dp_client_key *key,
 	m.kind = DP_APP_ASSIGN;
 	m.ssrc = key->ssrc;
 	m.u.assign = *a;
-	return dp_post(ctx, key, 0, &m);
+	return dp_post(ctx, key, 0, &m, 0);
 }
 
 /* Cuts a RESULT's detections until its UDP payload fits both the MTU and the bytes of the
@@ -392,6 +432,35 @@ static int dp_result_fit(struct dp_app_msg *m, uint32_t wire_bytes)
 	return 0;
 }
 
+const double dp_lat_bounds_ms[DP_LAT_BUCKETS - 1] = {1,  2,   5,   10,  20,  30,  50,
+						      75, 100, 150, 200, 300, 500, 1000};
+
+/* A RESULT went out: per-client count, SLO miss (server side) and server-time histogram. */
+static void dp_result_account(struct dp_ctx *ctx, struct dp_client *c, uint32_t server_us)
+{
+	c->st.results_sent++;
+	if (server_us > (uint32_t)c->st.slo_ms * 1000u) {
+		c->st.results_late++;
+		DP_CNT_INC(ctx, DP_CNT_RESULTS_LATE);
+	}
+	c->st.lat_sum_us += server_us;
+	double ms = server_us / 1000.0;
+	unsigned b = 0;
+	while (b < DP_LAT_BUCKETS - 1 && ms > dp_lat_bounds_ms[b])
+		b++;
+	c->st.lat_hist[b]++;
+	__atomic_store_n(&ctx->lat_hist[b], ctx->lat_hist[b] + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&ctx->lat_sum_us, ctx->lat_sum_us + server_us, __ATOMIC_RELAXED);
+}
+
+void dp_latency_get(const struct dp_ctx *ctx, uint64_t hist[DP_LAT_BUCKETS], uint64_t *sum_us)
+{
+	for (unsigned b = 0; b < DP_LAT_BUCKETS; b++)
+		hist[b] = __atomic_load_n(&ctx->lat_hist[b], __ATOMIC_RELAXED);
+	if (sum_us)
+		*sum_us = __atomic_load_n(&ctx->lat_sum_us, __ATOMIC_RELAXED);
+}
+
 static void dp_posts_drain(struct dp_ctx *ctx)
 {
 	void *objs[DP_BURST_MAX];
@@ -399,7 +468,16 @@ static void dp_posts_drain(struct dp_ctx *ctx)
 	for (unsigned i = 0; i < n; i++) {
 		struct dp_post *p = objs[i];
 		struct dp_client *c = dp_client_find(ctx, &p->key);
-		if (p->msg.kind == DP_APP_DROP) /* a decode worker refused a complete frame */
+		if (p->refuse) {
+			if (c)
+				c->refuse_reason = p->msg.u.drop.reason;
+			continue;
+		}
+		if (p->msg.kind == DP_APP_DROP && p->from_consumer)
+			DP_CNT_INC(ctx, p->msg.u.drop.reason == DP_APP_DROP_LATE
+						? DP_CNT_FRAMES_LATE
+						: DP_CNT_FRAMES_REFUSED);
+		else if (p->msg.kind == DP_APP_DROP) /* a decode worker refused a complete frame */
 			DP_CNT_INC(ctx, p->msg.u.drop.reason == DP_APP_DROP_OVERLOAD
 						? DP_CNT_DECODE_OVERLOAD
 						: DP_CNT_FRAMES_UNDECODABLE);
@@ -409,7 +487,11 @@ static void dp_posts_drain(struct dp_ctx *ctx)
 		}
 		if (p->msg.kind == DP_APP_DROP) {
 			c->st.frames_dropped++;
-			c->decode_dropped++;
+			c->post_dropped++;
+			if (p->from_consumer && p->msg.u.drop.reason == DP_APP_DROP_LATE)
+				c->st.frames_late++;
+			else if (p->from_consumer)
+				c->st.frames_refused++;
 			dp_drop_send(ctx, c, p->msg.u.drop.rtp_ts, p->msg.u.drop.reason,
 				     p->wire_bytes);
 		} else if (p->msg.kind == DP_APP_RESULT) {
@@ -420,8 +502,10 @@ static void dp_posts_drain(struct dp_ctx *ctx)
 			}
 			if (fit > 0)
 				DP_CNT_INC(ctx, DP_CNT_RESULTS_TRIMMED);
-			if (dp_pkt_send_app(ctx, c, &p->msg) == 0)
+			if (dp_pkt_send_app(ctx, c, &p->msg) == 0) {
 				DP_CNT_INC(ctx, DP_CNT_RESULTS_SENT);
+				dp_result_account(ctx, c, p->msg.u.result.server_us);
+			}
 		} else if (dp_pkt_send_app(ctx, c, &p->msg) == 0) {
 			DP_CNT_INC(ctx, DP_CNT_ASSIGNS_SENT);
 		}
@@ -498,17 +582,32 @@ static inline uint64_t dp_run_clock_now(struct dp_run_clock *c)
 	return c->base_ns + (uint64_t)((double)(t - c->base_tsc) * c->ns_per_tsc);
 }
 
+/* Idle back-off of dp_run: after 64 empty polls in a row, one sleep of idle_sleep_us. */
+static inline void dp_run_idle(const struct dp_ctx *ctx, unsigned got, unsigned *empty)
+{
+	if (got || ctx->cfg.idle_sleep_us == 0) {
+		*empty = 0;
+		return;
+	}
+	if (++*empty < 64)
+		return;
+	*empty = 0;
+	struct timespec ts = {0, (long)ctx->cfg.idle_sleep_us * 1000L};
+	nanosleep(&ts, NULL);
+}
+
 int dp_run(struct dp_ctx *ctx, volatile int *stop)
 {
 	struct dp_run_clock clk = {.hz = rte_get_tsc_hz()};
+	unsigned empty = 0;
 	if (clk.hz == 0) {
 		while (!*stop)
-			dp_poll(ctx, dp_now_ns());
+			dp_run_idle(ctx, dp_poll(ctx, dp_now_ns()), &empty);
 	} else {
 		clk.ns_per_tsc = 1e9 / (double)clk.hz;
 		dp_run_clock_sync(&clk);
 		while (!*stop)
-			dp_poll(ctx, dp_run_clock_now(&clk));
+			dp_run_idle(ctx, dp_poll(ctx, dp_run_clock_now(&clk)), &empty);
 	}
 	dp_tx_flush(ctx);
 	dp_snapshot_publish(ctx); /* the final state, for readers after the stop */

@@ -59,12 +59,14 @@ struct dp_client {
 	uint32_t last_done_ts; /* newest RTP timestamp finished or abandoned */
 	uint32_t rtt_us;
 	uint32_t bw_kbps;
+	uint8_t refuse_reason; /* != 0: complete frames answered with DROP(reason) at once
+				* (dp_client_refuse_post: the consumer does not serve it) */
 	struct rte_ether_addr mac; /* source MAC of its latest packet */
 	struct dp_rtp_seq seq;
 	struct dp_client_stats st;
 	uint64_t rate_t0, rate_frames0, rate_bytes0;
-	uint64_t decode_dropped; /* complete frames the decoder refused (in st.frames_complete and
-				  * st.frames_dropped: counted once in the rate) */
+	uint64_t post_dropped; /* complete frames the decoder refused or the consumer dropped (in
+				* st.frames_complete and st.frames_dropped: counted once in the rate) */
 	struct dp_reasm *fr; /* cfg.frames_per_client entries */
 };
 
@@ -78,6 +80,9 @@ struct dp_counters {
 struct dp_post {
 	struct dp_client_key key;
 	uint32_t wire_bytes; /* RESULT, DROP: bytes that earned it */
+	uint8_t from_consumer; /* DROP: 1 from dp_drop_post, 0 from a decode worker */
+	uint8_t refuse;        /* 1: not a message: sets the client's refuse_reason to
+				* msg.u.drop.reason (dp_client_refuse_post) */
 	struct dp_app_msg msg;
 };
 
@@ -91,6 +96,8 @@ struct dp_snap_buf {
 
 struct dp_ctx {
 	struct dp_counters cnt;
+	uint64_t lat_hist[DP_LAT_BUCKETS]; /* every RESULT sent (poll lcore writes, relaxed) */
+	uint64_t lat_sum_us;
 	struct dp_config cfg;
 	struct rte_ether_addr mac;
 	uint16_t ip_id;

@@ -156,6 +156,20 @@ static void dp_frame_deliver(struct dp_ctx *ctx, struct dp_client *c, struct dp_
 {
 	struct gpu_staging *st = ctx->cfg.staging;
 	uint8_t *base = gpu_staging_slot(st, fr->slot);
+	if (c->refuse_reason) { /* the consumer will not serve this client: answer at once,
+				 * before decoding or queueing costs anything */
+		gpu_staging_put(st, fr->slot);
+		fr->active = 0;
+		dp_mark_done(c, fr->rtp_ts);
+		c->st.frames_complete++;
+		c->st.frames_dropped++;
+		c->st.frames_refused++;
+		c->post_dropped++;
+		DP_CNT_INC(ctx, DP_CNT_FRAMES_COMPLETE);
+		DP_CNT_INC(ctx, DP_CNT_FRAMES_NOT_ADMITTED);
+		dp_drop_send(ctx, c, fr->rtp_ts, c->refuse_reason, fr->wire_bytes);
+		return;
+	}
 	struct dp_frame d;
 	memset(&d, 0, sizeof(d));
 	if (fr->format == DP_FRAME_JPEG) {
@@ -323,7 +337,7 @@ void dp_reasm_scan(struct dp_ctx *ctx, uint64_t now_ns)
 		uint64_t dt = now_ns > c->rate_t0 ? now_ns - c->rate_t0 : 0;
 		if (dt >= cfg->rate_window_ns && dt > 0) {
 			uint64_t frames = c->st.frames_complete + c->st.frames_incomplete +
-					  c->st.frames_dropped - c->decode_dropped;
+					  c->st.frames_dropped - c->post_dropped;
 			c->st.fps_x100 = (uint32_t)((double)(frames - c->rate_frames0) * 1e11 / (double)dt);
 			c->st.bits_per_s = (uint64_t)((double)(c->st.bytes - c->rate_bytes0) * 8e9 /
 						      (double)dt);

@@ -2,8 +2,9 @@
  *
  * This header is the module's only public one. It holds no CUDA types, so CPU-only
  * builds include it unchanged. It holds CUDA device discovery and the backend interface
- * (setup calls: load/prepare/close; hot calls: submit/poll/run), which every backend (CPU
- * here, CUDA later) implements through struct gpu_backend_ops.
+ * (setup calls: load/prepare/close; hot calls: submit/poll/run), which every backend (CPU,
+ * CUDA) implements through struct gpu_backend_ops; the staging pool; pre- and post-processing;
+ * and the executor (EDF batching and time-slicing of one backend between model instances).
  */
 #ifndef SHOAL_GPU_H
 #define SHOAL_GPU_H
@@ -236,6 +237,155 @@ int gpu_post_init(struct gpu_post *p, const struct mdl_graph *g, enum gpu_head h
  * threshold than cap, the best cap are kept. Returns the count or -EINVAL. */
 int gpu_post_decode(const struct gpu_post *p, const float *const *outs,
 		    const struct mdl_shape *shapes, int item, struct gpu_det *dets, int cap);
+
+/* ---- executor: EDF batching and time-slicing (DESIGN.md §6) ---------------------------------
+ * One executor per backend (a CUDA device, or the host CPU), running on its own pthread, which
+ * alone calls the backend's hot functions. It holds n_instances model instances (the
+ * scheduler's execution slots) of one model family. An instance runs the family at one input
+ * size (variant) with a target batch; gpu_exec_instance_set changes both at any time: the
+ * executor prepares the variant (on its thread between batches, or with cfg.prepare_async on
+ * a preparer thread while batches go on; one preparation at a time), keeps prepared variants in a
+ * cache shared by its instances (one batch runs at a time, so instances at one size share one
+ * variant; at most max_variants are kept, least recently used closed first) and switches the
+ * instance once it is ready. Frames already queued run on whichever variant the instance has
+ * when their batch starts (any frame can run at any size). gpu_exec_prepare asks for a variant
+ * ahead of time so that the first frame needing it does not wait; gpu_exec_ready says when.
+ *
+ * Frames (gpu_exec_submit, one producer thread, lock-free ring) carry a staged image, its
+ * arrival and absolute deadline and a 64-bit user value. Each instance keeps its frames in
+ * deadline order (a heap). A batch of an instance is ready when it holds `batch` frames, or
+ * when waiting longer would make its earliest deadline unreachable:
+ *     now + est(n) + guard >= earliest deadline,
+ * est(n) being the profiled p99 latency of n = min(queued, max_batch) frames at the
+ * instance's size times its correction ratio. Before a batch runs, frames that cannot finish
+ * by their deadline even in a batch of one are dropped (GPU_EXEC_LATE) without costing device
+ * time, and the batch is cut to the largest n whose est(n) still meets its earliest deadline.
+ * One batch runs at a time: among the ready instances the one with the earliest deadline goes
+ * first (EDF time-slicing of the device). After every batch the ratio measured / profiled is
+ * recorded; an instance's correction ratio is the 95th percentile of its last 32 ratios (a
+ * deadline must hold for the slow batches too), clamped to [0.25, 8]; est() uses it and
+ * gpu_exec_instance_stats reports it, for the scheduler.
+ *
+ * Every submitted frame gets exactly one call of cfg.done, on the executor thread (or in
+ * gpu_exec_submit itself when the ring is full: GPU_EXEC_OVERLOAD): DONE with its detections
+ * in the source frame's pixels, or a status saying why it did not run. After that call the
+ * executor no longer reads the frame's image (its staging slot may be reused).
+ * Memory for queues, rings and detections is reserved at create; the hot path does not
+ * allocate (preparing a variant does: setup work).
+ */
+struct gpu_exec; /* opaque */
+
+enum gpu_exec_status {
+	GPU_EXEC_DONE = 0,        /* ran; detections attached */
+	GPU_EXEC_LATE = 1,        /* could not make its deadline: dropped before running */
+	GPU_EXEC_OVERLOAD = 2,    /* the submit ring or the instance queue was full */
+	GPU_EXEC_NO_INSTANCE = 3, /* instance out of range or without a variant (not served) */
+	GPU_EXEC_FAILED = 4,      /* the backend failed on its batch (bad image, device error) */
+	GPU_EXEC_STOPPED = 5,     /* the executor was destroyed before the frame ran */
+};
+/* "done", "late", "overload", "no_instance", "failed", "stopped"; NULL when out of range. */
+const char *gpu_exec_status_name(int status);
+
+#define GPU_EXEC_MAX_INSTANCES 64
+#define GPU_EXEC_MAX_BATCH 32
+#define GPU_EXEC_MAX_SIZES 64
+
+struct gpu_exec_frame {
+	struct gpu_image img;  /* staged frame; memory untouched until done() is called for it */
+	uint64_t arrival_ns;   /* first packet (same clock as cfg.now_ns) */
+	uint64_t deadline_ns;  /* absolute: the result must be out by then */
+	uint64_t user;         /* handed back in gpu_exec_done */
+	int instance;          /* 0 .. n_instances - 1 */
+};
+
+struct gpu_exec_done {
+	uint64_t user;
+	int status;              /* enum gpu_exec_status */
+	int instance;
+	int size;                /* variant input side that ran it (0 when it did not run) */
+	int batch;               /* frames in its batch (0 when it did not run) */
+	uint64_t start_ns, end_ns; /* its batch (0 when it did not run) */
+	int n_det;
+	const struct gpu_det *det; /* n_det detections, best first, in source frame pixels;
+				    * valid during the call only */
+};
+
+/* Profiled p99 latency (ms) of a batch of b frames at each input size: lat_ms[i][b - 1] for
+ * size[i], b = 1 .. max_batch. Sizes ascending. A size not listed uses the next larger one
+ * (the largest when above all). */
+struct gpu_exec_profile {
+	int n_sizes;
+	int size[GPU_EXEC_MAX_SIZES];
+	double lat_ms[GPU_EXEC_MAX_SIZES][GPU_EXEC_MAX_BATCH];
+};
+
+struct gpu_exec_config {
+	const char *name;              /* for messages and the thread name ("cpu", "cuda0") */
+	struct gpu_backend *backend;   /* borrowed; only the executor thread uses it once created */
+	struct gpu_family *family;     /* loaded on backend; borrowed */
+	const struct gpu_post *post;   /* detection decoding (NULL: n_det = 0 for every frame) */
+	struct gpu_norm norm;          /* input normalisation of the family */
+	int n_instances;               /* 1 .. GPU_EXEC_MAX_INSTANCES */
+	int max_batch;                 /* variants are prepared at this batch (1 .. 32) */
+	int max_variants;              /* prepared variants kept at most (>= 1) */
+	int max_det;                   /* detections per frame at most (1 .. 255) */
+	unsigned queue_size;           /* frames queued per instance at most */
+	unsigned ring_size;            /* submit ring (power of two) */
+	struct gpu_exec_profile profile; /* copied */
+	double guard_ms;               /* slack kept before a deadline (queueing, result send) */
+	int cpu;                       /* CPU to pin the executor thread to, -1: unpinned */
+	int prepare_async;             /* 1: variants are prepared on a preparer thread while
+					* batches go on running (the backend must allow preparing
+					* a variant while another of the family runs: the CPU
+					* backend does); 0: on the executor thread, between batches */
+	uint64_t (*now_ns)(void);      /* clock of arrival/deadline (NULL: CLOCK_MONOTONIC) */
+	void (*done)(void *arg, const struct gpu_exec_done *d); /* required */
+	void *done_arg;
+};
+
+/* Defaults: 1 instance, max batch 8, 4 variants kept, 100 detections, queue 256, ring 1024,
+ * guard 2 ms, unpinned, CLOCK_MONOTONIC; the rest zero (backend, family, profile, done must
+ * be set; norm: mean 0, std 1, RGB). */
+void gpu_exec_config_defaults(struct gpu_exec_config *cfg);
+/* Checks cfg and starts the executor thread. NULL with err filled (one line) on a bad
+ * configuration or when a thread or memory cannot be had. */
+struct gpu_exec *gpu_exec_create(const struct gpu_exec_config *cfg, char *err, size_t err_len);
+/* Stops the thread; every frame still queued gets done() with GPU_EXEC_STOPPED (on the
+ * calling thread), then closes the prepared variants. The backend and family stay. */
+void gpu_exec_destroy(struct gpu_exec *ex);
+
+/* Hands one frame to the executor (the single producer thread). 0, or -ENOBUFS when the ring
+ * is full (done() was then already called with GPU_EXEC_OVERLOAD). */
+int gpu_exec_submit(struct gpu_exec *ex, const struct gpu_exec_frame *f);
+
+/* Control side (one control thread; commands go through their own ring, applied by the
+ * executor between batches). size 0 takes the instance out of service: its queued frames and
+ * later ones get GPU_EXEC_NO_INSTANCE. batch is clamped to 1 .. max_batch. 0, -EINVAL, or
+ * -EAGAIN when the command ring is full. */
+int gpu_exec_instance_set(struct gpu_exec *ex, int instance, int size, int batch);
+/* Prepares the variant of input side `size` ahead (no effect when already prepared). */
+int gpu_exec_prepare(struct gpu_exec *ex, int size);
+/* 1 when a variant of that size is prepared, 0 when not (yet), -EIO when preparing it failed
+ * (reason in gpu_exec_error). */
+int gpu_exec_ready(const struct gpu_exec *ex, int size);
+/* The last preparation error, "" when none (control thread). */
+const char *gpu_exec_error(const struct gpu_exec *ex);
+
+struct gpu_exec_instance_stats {
+	int size, batch;         /* what the instance runs now (size 0: out of service) */
+	uint64_t frames_in;      /* frames taken from the ring for this instance */
+	uint64_t frames_done, frames_late, frames_overload, frames_failed, frames_no_instance;
+	uint64_t batches;
+	uint64_t batch_hist[GPU_EXEC_MAX_BATCH]; /* batch_hist[b - 1]: batches of b frames */
+	uint64_t busy_ns;        /* summed batch times */
+	unsigned queued;         /* frames waiting now */
+	double ratio;            /* latency correction: measured / profiled (1 before any batch) */
+};
+/* Counters of one instance (any thread; each value read atomically). 0 or -EINVAL. */
+int gpu_exec_instance_stats(const struct gpu_exec *ex, int instance,
+			    struct gpu_exec_instance_stats *out);
+/* Device-wide: summed batch time and the time since create, for a utilisation figure. */
+void gpu_exec_busy(const struct gpu_exec *ex, uint64_t *busy_ns, uint64_t *elapsed_ns);
 
 #ifdef __cplusplus
 }

@@ -3,13 +3,16 @@
  * DPDK mode (`shoal-gen [EAL args] -- [options]`): sends from a DPDK port (memif, af_xdp,
  * af_packet, a NIC ...) at line rate or at a given packet rate, resolving the server's MAC by
  * ARP, and drains what comes back (RESULT/DROP/ASSIGN, counted). Kernel mode (`shoal-gen
- * --udp HOST:PORT [options]`): the same packets through ordinary UDP sockets with sendmmsg,
- * the baseline sender for kernel-socket receivers.
+ * --udp HOST:PORT [options]`, perf_gen_udp.c): the same packets through ordinary UDP sockets
+ * with sendmmsg, the baseline sender for kernel-socket receivers.
  *
  * Every client sends the same real JPEG frame (a synthetic test picture encoded once by
  * libjpeg-turbo at --size and --quality), split into packets of --payload bytes of UDP
  * payload; clients differ by source address (DPDK mode) or source port (kernel mode) and SSRC.
- * Last line: `gen: clients=… pkts=… frames=… seconds=… mpps=… fps=… gbps=… rx_rtcp=…`.
+ * Each client's RTCP port is its media source port + 1: REGISTERs go from there (--register)
+ * and RESULT/DROP/ASSIGN come back there, matched to frames by perf_gen_lat.c.
+ * Last line: `gen: clients=… pkts=… frames=… seconds=… mpps=… fps=… gbps=… rx_rtcp=…
+ * results=… drops=… lost=… miss=… p50_ms=… p99_ms=…`.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,43 +40,21 @@
 #include <turbojpeg.h>
 
 #include "dataplane/dp_proto.h"
+#include "perf/perf_gen.h"
 
-#define GEN_PKT_MAX 1500 /* bytes of UDP payload at most */
-#define GEN_BURST 32
 #define GEN_MAX_CLIENTS 65536
+#define GEN_HOUSE_NS 50000000ull      /* loss sweep and REGISTER timers, every 50 ms */
+#define GEN_DPDK_SPORT(i) ((uint16_t)(40000 + ((i) & 1023) * 2)) /* media source port */
 #define GEN_HDRS (sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) + \
 		  sizeof(struct rte_udp_hdr))
 
-static volatile sig_atomic_t perf_gen_stop; /* the stop flag: the one allowed global */
+volatile sig_atomic_t perf_gen_stop; /* the stop flag: the one allowed global */
 
 static void perf_gen_on_signal(int sig)
 {
 	(void)sig;
 	perf_gen_stop = 1;
 }
-
-struct perf_gen_opts {
-	const char *udp;     /* kernel mode HOST:PORT, NULL for DPDK mode */
-	uint16_t port_id;
-	uint32_t dst_ip, src_ip; /* network order */
-	uint16_t media_port;
-	unsigned clients;
-	int width, height, quality;
-	unsigned payload;
-	double fps;   /* per client; 0: no pacing by frames */
-	double pps;   /* total; 0: as fast as possible */
-	double seconds;
-	int have_dst_mac;
-	uint8_t dst_mac[6];
-};
-
-/* One frame as RTP payloads (RTP header + RFC 2435 header + scan chunk), seq/ts/ssrc patched
- * at send time. */
-struct perf_gen_frame {
-	unsigned n;
-	uint16_t len[4096];
-	uint8_t (*pkt)[GEN_PKT_MAX];
-};
 
 static void usage(FILE *f)
 {
@@ -93,8 +74,22 @@ static void usage(FILE *f)
 		"  --fps F            frames per second per client (default 0: no frame pacing)\n"
 		"  --pps N            total packets per second (default 0: as fast as possible)\n"
 		"  --seconds S        run time (default 5)\n"
+		"  --register SLO_MS  each client sends a REGISTER (SLO_MS 1..65535, its --fps, JPEG,\n"
+		"                     the frame size) from its RTCP port (media source port + 1) to the\n"
+		"                     server's (media port + 1) before its first frame, again every 2 s\n"
+		"                     until an ASSIGN comes, then every 10 s (default: unmanaged clients)\n"
+		"  --slo-ms MS        SLO for miss accounting, 1..65535 (default: --register's, else 100)\n"
+		"  --drain-ms MS      keep receiving answers after sending ends, 0..600000 (default 500)\n"
+		"  --follow-assign    switch to the resolution an ASSIGN asks for (17 frames of widths\n"
+		"                     128..640 step 32, the --size aspect, encoded at start)\n"
+		"  --per-client FILE  write client,ssrc,sent,results,drops,lost,missed,p50_ms,p99_ms CSV\n"
 		"  --help             this text\n"
-		"Last line: gen: clients=… pkts=… frames=… seconds=… mpps=… fps=… gbps=… rx_rtcp=…\n");
+		"Every frame's send time is kept by RTP timestamp; a RESULT gives its end-to-end latency,\n"
+		"a DROP is counted by reason, no answer within 1 s (or the SLO when longer) or by the end\n"
+		"of the drain is lost. miss = frames without a RESULT within the SLO / frames sent;\n"
+		"p50/p99 over RESULTs (0 when none). A `gen: rtcp …` line gives the details.\n"
+		"Last line: gen: clients=… pkts=… frames=… seconds=… mpps=… fps=… gbps=… rx_rtcp=…\n"
+		"           results=… drops=… lost=… miss=… p50_ms=… p99_ms=…\n");
 }
 
 static int parse_ip(const char *s, uint32_t *out)
@@ -127,9 +122,12 @@ static int parse_opts(int argc, char **argv, struct perf_gen_opts *o)
 		{"payload", required_argument, 0, 'l'}, {"fps", required_argument, 0, 'f'},
 		{"pps", required_argument, 0, 'r'},    {"seconds", required_argument, 0, 't'},
 		{"dst-mac", required_argument, 0, 'M'}, {"help", no_argument, 0, 'h'},
+		{"register", required_argument, 0, 'R'}, {"slo-ms", required_argument, 0, 'S'},
+		{"drain-ms", required_argument, 0, 'D'}, {"follow-assign", no_argument, 0, 'F'},
+		{"per-client", required_argument, 0, 'P'},
 		{0, 0, 0, 0}};
 	*o = (struct perf_gen_opts){.media_port = 5004, .clients = 1, .width = 640, .height = 480,
-				    .quality = 75, .payload = 1400, .seconds = 5};
+				    .quality = 75, .payload = 1400, .seconds = 5, .drain_ms = 500};
 	parse_ip("10.99.0.2", &o->src_ip);
 	optind = 1;
 	opterr = 0; /* one line of our own instead */
@@ -203,6 +201,25 @@ static int parse_opts(int argc, char **argv, struct perf_gen_opts *o)
 			if (parse_num(optarg, 0.1, 86400, &o->seconds))
 				goto bad;
 			break;
+		case 'R':
+			if (parse_num(optarg, 1, 65535, &v) || v != (unsigned)v)
+				goto bad;
+			o->register_slo = (unsigned)v;
+			break;
+		case 'S':
+			if (parse_num(optarg, 1, 65535, &o->slo_ms))
+				goto bad;
+			break;
+		case 'D':
+			if (parse_num(optarg, 0, 600000, &o->drain_ms))
+				goto bad;
+			break;
+		case 'F': o->follow_assign = 1; break;
+		case 'P':
+			if (!*optarg)
+				goto bad;
+			o->per_client = optarg;
+			break;
 		case 'h': usage(stdout); return 1;
 		default: fprintf(stderr, "shoal-gen: unknown option (see --help)\n"); return -1;
 		}
@@ -216,6 +233,8 @@ static int parse_opts(int argc, char **argv, struct perf_gen_opts *o)
 		fprintf(stderr, "shoal-gen: unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
+	if (!(o->slo_ms > 0))
+		o->slo_ms = o->register_slo ? o->register_slo : 100;
 	return 0;
 }
 
@@ -246,10 +265,11 @@ static unsigned char *perf_gen_jpeg(int w, int h, int quality, unsigned long *le
 	return out;
 }
 
-static int perf_gen_frame_build(const struct perf_gen_opts *o, struct perf_gen_frame *fr)
+static int perf_gen_frame_build(const struct perf_gen_opts *o, int width, int height,
+				struct perf_gen_frame *fr)
 {
 	unsigned long jlen = 0;
-	unsigned char *jpg = perf_gen_jpeg(o->width, o->height, o->quality, &jlen);
+	unsigned char *jpg = perf_gen_jpeg(width, height, o->quality, &jlen);
 	if (!jpg) {
 		fprintf(stderr, "shoal-gen: cannot encode the test picture\n");
 		return -1;
@@ -292,39 +312,76 @@ static int perf_gen_frame_build(const struct perf_gen_opts *o, struct perf_gen_f
 	return 0;
 }
 
-/* seq, timestamp, ssrc of the RTP header at p */
-static inline void rtp_patch(uint8_t *p, uint16_t seq, uint32_t ts, uint32_t ssrc)
+/* Encodes the frames (the ladder too with --follow-assign), allocates clients and their
+ * accounting: everything the send loop needs. 0 or -1 (message printed). */
+static int perf_gen_run_init(struct perf_gen_run *r, const struct perf_gen_opts *o)
 {
-	p[2] = (uint8_t)(seq >> 8);
-	p[3] = (uint8_t)seq;
-	p[4] = (uint8_t)(ts >> 24);
-	p[5] = (uint8_t)(ts >> 16);
-	p[6] = (uint8_t)(ts >> 8);
-	p[7] = (uint8_t)ts;
-	p[8] = (uint8_t)(ssrc >> 24);
-	p[9] = (uint8_t)(ssrc >> 16);
-	p[10] = (uint8_t)(ssrc >> 8);
-	p[11] = (uint8_t)ssrc;
+	memset(r, 0, sizeof(*r));
+	r->o = o;
+	r->n_fr = o->follow_assign ? GEN_FRAMES : 1;
+	r->fr = calloc(r->n_fr, sizeof(*r->fr));
+	r->cl = calloc(o->clients, sizeof(*r->cl));
+	r->lat = perf_lat_create(o->clients, o->fps, o->slo_ms, o->per_client != NULL);
+	if (!r->fr || !r->cl || !r->lat) {
+		fprintf(stderr, "shoal-gen: out of memory for %u clients\n", o->clients);
+		return -1;
+	}
+	for (unsigned k = 0; k < r->n_fr; k++) {
+		int w = o->width, h = o->height;
+		if (k > 0) { /* the ladder keeps the --size aspect, multiples of 16 */
+			w = 128 + 32 * (int)(k - 1);
+			h = (int)((double)w * o->height / o->width / 16 + 0.5) * 16;
+			if (h < 16)
+				h = 16;
+		}
+		if (perf_gen_frame_build(o, w, h, &r->fr[k]))
+			return -1;
+		r->res[r->n_res++] = (struct dp_app_res){(uint16_t)w, (uint16_t)h};
+	}
+	for (unsigned i = 0; i < o->clients; i++)
+		r->cl[i].ssrc = PERF_LAT_SSRC0 + i;
+	r->frame_ns = o->fps > 0 ? (uint64_t)(1e9 / o->fps) : 0;
+	return 0;
 }
 
-struct perf_gen_client {
-	uint16_t seq;
-	uint32_t ts, ssrc;
-	unsigned next_pkt; /* packet of the current frame to send next */
-	uint64_t next_frame_ns;
-};
-
-static uint64_t now_ns(void)
+static void perf_gen_run_fini(struct perf_gen_run *r)
 {
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+	for (unsigned k = 0; r->fr && k < r->n_fr; k++)
+		free(r->fr[k].pkt);
+	free(r->fr);
+	free(r->cl);
+	perf_lat_destroy(r->lat);
+}
+
+/* Client i starts a frame at now: follows a new ASSIGN resolution (--follow-assign), notes
+ * the send time. Returns the frame to send. */
+const struct perf_gen_frame *perf_gen_frame_start(struct perf_gen_run *r, unsigned i,
+						  uint64_t now)
+{
+	struct perf_gen_client *c = &r->cl[i];
+	const struct perf_lat_client *lc = &r->lat->cl[i];
+	if (r->o->follow_assign && lc->assigned && lc->assign_width && lc->assign_height &&
+	    (lc->assign_width != c->seen_w || lc->assign_height != c->seen_h)) {
+		c->seen_w = lc->assign_width;
+		c->seen_h = lc->assign_height;
+		long best = -1;
+		for (unsigned k = 0; k < r->n_fr; k++) {
+			long d = labs((long)r->res[k].width - c->seen_w) +
+				 labs((long)r->res[k].height - c->seen_h);
+			if (best < 0 || d < best) {
+				best = d;
+				c->fr = k;
+			}
+		}
+	}
+	perf_lat_frame_begin(r->lat, i, c->ts, now);
+	return &r->fr[c->fr];
 }
 
 /* Chooses the next packet to send: round-robin over clients, frame pacing per client.
  * Returns the client index, or -1 when none is due. */
-static int perf_gen_pick(struct perf_gen_client *cl, unsigned n, unsigned *rr, uint64_t now,
-			 uint64_t frame_ns)
+int perf_gen_pick(struct perf_gen_client *cl, unsigned n, unsigned *rr, uint64_t now,
+		  uint64_t frame_ns)
 {
 	for (unsigned k = 0; k < n; k++) {
 		unsigned i = (*rr + k) % n;
@@ -336,125 +393,85 @@ static int perf_gen_pick(struct perf_gen_client *cl, unsigned n, unsigned *rr, u
 	return -1;
 }
 
-/* Advances client c after packet k of n was queued; returns 1 when that ended a frame. */
-static int perf_gen_advance(struct perf_gen_client *c, unsigned n, uint64_t frame_ns,
-			    uint64_t now)
+/* Advances client i after a packet of its frame was queued; returns 1 when that ended the
+ * frame (which then waits for its answer). */
+int perf_gen_advance(struct perf_gen_run *r, unsigned i, uint64_t now)
 {
+	struct perf_gen_client *c = &r->cl[i];
 	c->seq++;
-	if (++c->next_pkt < n)
+	if (++c->next_pkt < r->fr[c->fr].n)
 		return 0;
 	c->next_pkt = 0;
-	c->ts += 3000; /* 90 kHz clock at 30 fps */
-	if (frame_ns)
-		c->next_frame_ns = (c->next_frame_ns ? c->next_frame_ns : now) + frame_ns;
+	c->ts += PERF_LAT_TS_STEP;
+	if (r->frame_ns)
+		c->next_frame_ns = (c->next_frame_ns ? c->next_frame_ns : now) + r->frame_ns;
+	perf_lat_frame_end(r->lat, i);
 	return 1;
 }
 
-struct perf_gen_totals {
-	uint64_t pkts, bytes, frames, rx_rtcp, tx_failed;
-	double seconds;
-};
-
-static void perf_gen_report(const struct perf_gen_opts *o, const struct perf_gen_totals *t)
+/* Every GEN_HOUSE_NS: frames unanswered past the timeout become lost, REGISTERs that are due
+ * go out through reg_send (client i's REGISTER, len bytes, from its RTCP port; 0 when sent).
+ * force: now, whatever the timer. */
+void perf_gen_house(struct perf_gen_run *r, uint64_t now, int force,
+		    int (*reg_send)(void *arg, unsigned i, const uint8_t *buf, size_t len),
+		    void *arg)
 {
-	double s = t->seconds > 0 ? t->seconds : 1e-9;
-	if (t->tx_failed)
-		printf("gen: %llu packets not taken by the port\n", (unsigned long long)t->tx_failed);
-	printf("gen: clients=%u pkts=%llu frames=%llu seconds=%.3f mpps=%.4f fps=%.1f gbps=%.3f "
-	       "rx_rtcp=%llu\n",
-	       o->clients, (unsigned long long)t->pkts, (unsigned long long)t->frames, t->seconds,
-	       t->pkts / s / 1e6, t->frames / s, t->bytes * 8 / s / 1e9,
-	       (unsigned long long)t->rx_rtcp);
+	if (!force && now < r->next_house_ns)
+		return;
+	r->next_house_ns = now + GEN_HOUSE_NS;
+	perf_lat_sweep(r->lat, now, 0);
+	if (!r->o->register_slo)
+		return;
+	uint8_t buf[256];
+	for (unsigned i = 0; i < r->o->clients; i++) {
+		struct perf_lat_client *lc = &r->lat->cl[i];
+		if (lc->next_reg_ns > now)
+			continue;
+		ssize_t len = perf_lat_register_build(buf, sizeof(buf), i,
+						      (uint16_t)r->o->register_slo, r->o->fps,
+						      r->cl[i].sport, r->res, r->n_res);
+		if (len > 0 && reg_send(arg, i, buf, (size_t)len) == 0) {
+			r->lat->registers_sent++;
+			lc->next_reg_ns = now + (lc->assigned ? PERF_LAT_REG_KEEP_NS
+								: PERF_LAT_REG_RETRY_NS);
+		}
+	}
 }
 
-/* ---- kernel mode --------------------------------------------------------------------------- */
-static int perf_gen_udp(const struct perf_gen_opts *o, const struct perf_gen_frame *fr)
+/* Sending is over: partly sent frames do not count. */
+void perf_gen_stop_frames(struct perf_gen_run *r)
 {
-	char host[64];
-	int port;
-	const char *colon = strrchr(o->udp, ':');
-	if (!colon || colon - o->udp >= (long)sizeof(host) ||
-	    sscanf(colon + 1, "%d", &port) != 1 || port < 1 || port > 65535) {
-		fprintf(stderr, "shoal-gen: --udp wants HOST:PORT, got '%s'\n", o->udp);
-		return 2;
-	}
-	memcpy(host, o->udp, (size_t)(colon - o->udp));
-	host[colon - o->udp] = '\0';
-	struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	if (inet_pton(AF_INET, host, &dst.sin_addr) != 1) {
-		fprintf(stderr, "shoal-gen: bad address '%s'\n", host);
-		return 2;
-	}
-	if (o->clients > 1024) {
-		fprintf(stderr, "shoal-gen: kernel mode supports at most 1024 clients\n");
-		return 2;
-	}
-	int *fd = calloc(o->clients, sizeof(*fd));
-	struct perf_gen_client *cl = calloc(o->clients, sizeof(*cl));
-	if (!fd || !cl)
-		return 1;
-	for (unsigned i = 0; i < o->clients; i++) {
-		fd[i] = socket(AF_INET, SOCK_DGRAM, 0);
-		int sz = 4 << 20;
-		if (fd[i] < 0 || connect(fd[i], (struct sockaddr *)&dst, sizeof(dst)) != 0) {
-			fprintf(stderr, "shoal-gen: socket to %s: %s\n", o->udp, strerror(errno));
+	for (unsigned i = 0; i < r->o->clients; i++)
+		if (r->cl[i].next_pkt)
+			perf_lat_frame_abandon(r->lat, i);
+}
+
+int perf_gen_report(const struct perf_gen_run *r, const struct perf_gen_totals *t)
+{
+	const struct perf_gen_opts *o = r->o;
+	double s = t->seconds > 0 ? t->seconds : 1e-9;
+	struct perf_lat_totals lt;
+	perf_lat_totals(r->lat, &lt);
+	if (t->tx_failed)
+		printf("gen: %llu packets not taken by the port\n", (unsigned long long)t->tx_failed);
+	perf_lat_print_rtcp(r->lat, stdout);
+	printf("gen: clients=%u pkts=%llu frames=%llu seconds=%.3f mpps=%.4f fps=%.1f gbps=%.3f "
+	       "rx_rtcp=%llu results=%llu drops=%llu lost=%llu miss=%.4f p50_ms=%.3f p99_ms=%.3f\n",
+	       o->clients, (unsigned long long)t->pkts, (unsigned long long)t->frames, t->seconds,
+	       t->pkts / s / 1e6, t->frames / s, t->bytes * 8 / s / 1e9,
+	       (unsigned long long)t->rx_rtcp, (unsigned long long)lt.results,
+	       (unsigned long long)lt.drops, (unsigned long long)lt.lost,
+	       lt.sent ? (double)lt.missed / (double)lt.sent : 0.0,
+	       perf_lat_quantile(&r->lat->hist, 0.5), perf_lat_quantile(&r->lat->hist, 0.99));
+	fflush(stdout);
+	if (o->per_client) {
+		int rc = perf_lat_write_csv(r->lat, o->per_client);
+		if (rc) {
+			fprintf(stderr, "shoal-gen: cannot write %s: %s\n", o->per_client,
+				strerror(-rc));
 			return 1;
 		}
-		setsockopt(fd[i], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-		cl[i].ssrc = 0x5000 + i;
 	}
-	static uint8_t buf[GEN_BURST][GEN_PKT_MAX];
-	struct mmsghdr msg[GEN_BURST];
-	struct iovec iov[GEN_BURST];
-	uint64_t frame_ns = o->fps > 0 ? (uint64_t)(1e9 / o->fps) : 0;
-	struct perf_gen_totals t = {0};
-	uint64_t start = now_ns(), end = start + (uint64_t)(o->seconds * 1e9);
-	unsigned rr = 0;
-	while (!perf_gen_stop) {
-		uint64_t now = now_ns();
-		if (now >= end)
-			break;
-		if (o->pps > 0 && t.pkts > (now - start) * 1e-9 * o->pps)
-			continue;
-		int i = perf_gen_pick(cl, o->clients, &rr, now, frame_ns);
-		if (i < 0)
-			continue;
-		/* a burst of the same client's packets through its socket */
-		unsigned n = 0;
-		int frames = 0;
-		while (n < GEN_BURST) {
-			struct perf_gen_client *c = &cl[i];
-			unsigned k = c->next_pkt;
-			memcpy(buf[n], fr->pkt[k], fr->len[k]);
-			rtp_patch(buf[n], c->seq, c->ts, c->ssrc);
-			iov[n] = (struct iovec){buf[n], fr->len[k]};
-			msg[n] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[n], .msg_iovlen = 1}};
-			t.bytes += fr->len[k];
-			n++;
-			if (perf_gen_advance(c, fr->n, frame_ns, now)) {
-				frames++;
-				break;
-			}
-		}
-		int sent = 0;
-		while (sent < (int)n && !perf_gen_stop) {
-			int r = sendmmsg(fd[i], msg + sent, n - (unsigned)sent, 0);
-			if (r < 0 && errno != EAGAIN && errno != ENOBUFS && errno != ECONNREFUSED) {
-				fprintf(stderr, "shoal-gen: sendmmsg: %s\n", strerror(errno));
-				return 1;
-			}
-			if (r > 0)
-				sent += r;
-		}
-		t.pkts += n;
-		t.frames += (uint64_t)frames;
-	}
-	t.seconds = (now_ns() - start) * 1e-9;
-	perf_gen_report(o, &t);
-	for (unsigned i = 0; i < o->clients; i++)
-		close(fd[i]);
-	free(fd);
-	free(cl);
 	return 0;
 }
 
@@ -526,26 +543,69 @@ static void perf_gen_hdrs(struct rte_mbuf *m, const struct perf_gen_port *pt, ui
 	udp->dgram_cksum = 0; /* optional over IPv4 */
 }
 
-/* Counts RTCP coming back and frees everything received; answers nothing. */
-static unsigned perf_gen_drain(const struct perf_gen_port *pt, uint16_t rtcp_port,
+/* Reads what comes back: RTCP from the server's port, addressed to a client's RTCP port (its
+ * address, media source port + 1), goes to the accounting; everything is freed, nothing is
+ * answered. Returns packets read. */
+static unsigned perf_gen_drain(const struct perf_gen_port *pt, struct perf_gen_run *r,
 			       uint64_t *rx_rtcp)
 {
+	const struct perf_gen_opts *o = r->o;
+	uint16_t rtcp_port = (uint16_t)(o->media_port + 1);
 	struct rte_mbuf *rx[GEN_BURST];
 	uint16_t n = rte_eth_rx_burst(pt->id, 0, rx, GEN_BURST);
-	for (uint16_t i = 0; i < n; i++) {
-		const uint8_t *p = rte_pktmbuf_mtod(rx[i], const uint8_t *);
-		if (rx[i]->data_len >= GEN_HDRS &&
-		    ((const struct rte_ether_hdr *)p)->ether_type ==
-			    rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
-			const struct rte_udp_hdr *u =
-				(const struct rte_udp_hdr *)(p + sizeof(struct rte_ether_hdr) +
-							     sizeof(struct rte_ipv4_hdr));
-			if (u->src_port == rte_cpu_to_be_16(rtcp_port))
-				(*rx_rtcp)++;
-		}
+	uint64_t now = n ? perf_gen_now_ns() : 0;
+	for (uint16_t k = 0; k < n; k++) {
+		const uint8_t *p = rte_pktmbuf_mtod(rx[k], const uint8_t *);
+		uint32_t len = rx[k]->data_len;
+		if (len < GEN_HDRS || ((const struct rte_ether_hdr *)p)->ether_type !=
+					      rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4))
+			continue;
+		const struct rte_ipv4_hdr *ip =
+			(const struct rte_ipv4_hdr *)(p + sizeof(struct rte_ether_hdr));
+		uint32_t ihl = (uint32_t)(ip->version_ihl & 0x0f) * 4;
+		uint32_t l3 = len - (uint32_t)sizeof(struct rte_ether_hdr);
+		if (ip->next_proto_id != IPPROTO_UDP || ihl < sizeof(*ip) ||
+		    l3 < ihl + sizeof(struct rte_udp_hdr))
+			continue;
+		const struct rte_udp_hdr *u = (const struct rte_udp_hdr *)((const uint8_t *)ip + ihl);
+		if (u->src_port != rte_cpu_to_be_16(rtcp_port))
+			continue;
+		(*rx_rtcp)++;
+		uint32_t ulen = rte_be_to_cpu_16(u->dgram_len);
+		if (ulen < sizeof(*u) || ulen > l3 - ihl)
+			continue;
+		uint32_t i = ntohl(ip->dst_addr) - ntohl(o->src_ip);
+		int client = i < o->clients && rte_be_to_cpu_16(u->dst_port) ==
+						       (uint16_t)(GEN_DPDK_SPORT(i) + 1)
+				     ? (int)i
+				     : (int)o->clients; /* not a client's RTCP port: all stray */
+		perf_lat_rtcp_rx(r->lat, client, (const uint8_t *)(u + 1), ulen - sizeof(*u), now);
 	}
 	rte_pktmbuf_free_bulk(rx, n);
 	return n;
+}
+
+struct perf_gen_dpdk_reg {
+	struct perf_gen_port *pt;
+	const struct perf_gen_opts *o;
+};
+
+static int perf_gen_dpdk_reg_send(void *arg, unsigned i, const uint8_t *buf, size_t len)
+{
+	const struct perf_gen_dpdk_reg *d = arg;
+	struct rte_mbuf *m = rte_pktmbuf_alloc(d->pt->mp);
+	if (!m)
+		return -ENOMEM;
+	uint16_t sport = GEN_DPDK_SPORT(i);
+	perf_gen_hdrs(m, d->pt, htonl(ntohl(d->o->src_ip) + i), d->o->dst_ip,
+		      (uint16_t)(sport + 1), (uint16_t)(d->o->media_port + 1), (uint16_t)len);
+	memcpy(rte_pktmbuf_mtod_offset(m, uint8_t *, GEN_HDRS), buf, len);
+	m->data_len = m->pkt_len = (uint32_t)(GEN_HDRS + len);
+	if (rte_eth_tx_burst(d->pt->id, 0, &m, 1) != 1) {
+		rte_pktmbuf_free(m);
+		return -EAGAIN;
+	}
+	return 0;
 }
 
 /* ARP for the server's MAC: a request every 200 ms for 3 s. */
@@ -599,8 +659,9 @@ static int perf_gen_arp(struct perf_gen_port *pt, uint32_t src_ip, uint32_t dst_
 	return -ETIMEDOUT;
 }
 
-static int perf_gen_dpdk(const struct perf_gen_opts *o, const struct perf_gen_frame *fr)
+static int perf_gen_dpdk(struct perf_gen_run *r)
 {
+	const struct perf_gen_opts *o = r->o;
 	if (!o->dst_ip) {
 		fprintf(stderr, "shoal-gen: --dst-ip is required in DPDK mode\n");
 		return 2;
@@ -619,49 +680,58 @@ static int perf_gen_dpdk(const struct perf_gen_opts *o, const struct perf_gen_fr
 		fprintf(stderr, "shoal-gen: no ARP reply from %s on port %u\n", ip, o->port_id);
 		return 1;
 	}
-	struct perf_gen_client *cl = calloc(o->clients, sizeof(*cl));
-	if (!cl)
-		return 1;
 	for (unsigned i = 0; i < o->clients; i++)
-		cl[i].ssrc = 0x5000 + i;
-	uint64_t frame_ns = o->fps > 0 ? (uint64_t)(1e9 / o->fps) : 0;
+		r->cl[i].sport = GEN_DPDK_SPORT(i);
+	struct perf_gen_dpdk_reg reg = {.pt = &pt, .o = o};
 	struct perf_gen_totals t = {0};
-	uint64_t start = now_ns(), end = start + (uint64_t)(o->seconds * 1e9);
+	/* REGISTERs before the first frames (the TX ring may need a few rounds) */
+	if (o->register_slo) {
+		uint64_t give_up = perf_gen_now_ns() + 1000000000ull;
+		do {
+			perf_gen_house(r, perf_gen_now_ns(), 1, perf_gen_dpdk_reg_send, &reg);
+			perf_gen_drain(&pt, r, &t.rx_rtcp);
+		} while (r->lat->registers_sent < o->clients && perf_gen_now_ns() < give_up && !perf_gen_stop);
+	}
+	uint64_t start = perf_gen_now_ns(), end = start + (uint64_t)(o->seconds * 1e9);
 	unsigned rr = 0;
 	struct rte_mbuf *m[GEN_BURST];
 	uint64_t iter = 0;
 	while (!perf_gen_stop) {
-		uint64_t now = now_ns();
+		uint64_t now = perf_gen_now_ns();
 		if (now >= end)
 			break;
-		if ((++iter & 7) == 0)
-			perf_gen_drain(&pt, (uint16_t)(o->media_port + 1), &t.rx_rtcp);
+		if ((++iter & 7) == 0) {
+			perf_gen_drain(&pt, r, &t.rx_rtcp);
+			perf_gen_house(r, now, 0, perf_gen_dpdk_reg_send, &reg);
+		}
 		if (o->pps > 0 && t.pkts > (now - start) * 1e-9 * o->pps)
 			continue;
 		if (rte_pktmbuf_alloc_bulk(pt.mp, m, GEN_BURST) != 0) {
-			perf_gen_drain(&pt, (uint16_t)(o->media_port + 1), &t.rx_rtcp);
+			perf_gen_drain(&pt, r, &t.rx_rtcp);
 			continue;
 		}
 		unsigned n = 0;
 		int frames = 0;
 		while (n < GEN_BURST) {
-			int i = perf_gen_pick(cl, o->clients, &rr, now, frame_ns);
+			int i = perf_gen_pick(r->cl, o->clients, &rr, now, r->frame_ns);
 			if (i < 0)
 				break;
-			struct perf_gen_client *c = &cl[i];
+			struct perf_gen_client *c = &r->cl[i];
+			const struct perf_gen_frame *fr =
+				c->next_pkt ? &r->fr[c->fr] : perf_gen_frame_start(r, (unsigned)i, now);
 			unsigned k = c->next_pkt;
 			struct rte_mbuf *b = m[n];
 			uint16_t plen = fr->len[k];
 			perf_gen_hdrs(b, &pt, htonl(ntohl(o->src_ip) + (uint32_t)i), o->dst_ip,
-				      (uint16_t)(40000 + (i & 1023)), o->media_port, plen);
+				      c->sport, o->media_port, plen);
 			uint8_t *pay = rte_pktmbuf_mtod_offset(b, uint8_t *, GEN_HDRS);
 			memcpy(pay, fr->pkt[k], plen);
-			rtp_patch(pay, c->seq, c->ts, c->ssrc);
+			perf_gen_rtp_patch(pay, c->seq, c->ts, c->ssrc);
 			b->data_len = b->pkt_len = (uint32_t)(GEN_HDRS + plen);
 			t.bytes += plen;
 			n++;
 			/* keep a client's packets of one frame together in the burst */
-			frames += perf_gen_advance(c, fr->n, frame_ns, now);
+			frames += perf_gen_advance(r, (unsigned)i, now);
 			if (c->next_pkt != 0)
 				rr = (unsigned)i;
 		}
@@ -669,7 +739,7 @@ static int perf_gen_dpdk(const struct perf_gen_opts *o, const struct perf_gen_fr
 		/* back-pressure: wait for the receiver (memif rings), but not past the end */
 		for (unsigned tries = 0; sent < n && !perf_gen_stop; tries++) {
 			sent += rte_eth_tx_burst(pt.id, 0, m + sent, (uint16_t)(n - sent));
-			if ((tries & 1023) == 1023 && now_ns() > end)
+			if ((tries & 1023) == 1023 && perf_gen_now_ns() > end)
 				break;
 		}
 		t.tx_failed += n - sent;
@@ -680,16 +750,19 @@ static int perf_gen_dpdk(const struct perf_gen_opts *o, const struct perf_gen_fr
 		t.pkts += sent;
 		t.frames += (uint64_t)frames;
 	}
-	t.seconds = (now_ns() - start) * 1e-9;
-	/* let the last RESULTs arrive */
-	uint64_t drain_end = now_ns() + 300000000ull;
-	while (now_ns() < drain_end)
-		perf_gen_drain(&pt, (uint16_t)(o->media_port + 1), &t.rx_rtcp);
-	perf_gen_report(o, &t);
-	free(cl);
+	t.seconds = (perf_gen_now_ns() - start) * 1e-9;
+	perf_gen_stop_frames(r);
+	/* answers still in flight */
+	uint64_t drain_end = perf_gen_now_ns() + (uint64_t)(o->drain_ms * 1e6);
+	for (uint64_t now = perf_gen_now_ns(); now < drain_end; now = perf_gen_now_ns()) {
+		perf_gen_drain(&pt, r, &t.rx_rtcp);
+		perf_gen_house(r, now, 0, perf_gen_dpdk_reg_send, &reg);
+	}
+	perf_lat_sweep(r->lat, perf_gen_now_ns(), 1);
+	rc = perf_gen_report(r, &t);
 	rte_eth_dev_stop(pt.id);
 	rte_eth_dev_close(pt.id);
-	return 0;
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -705,7 +778,7 @@ int main(int argc, char **argv)
 			kernel = 1;
 	}
 	struct perf_gen_opts o;
-	struct perf_gen_frame fr = {0};
+	struct perf_gen_run run;
 	if (kernel) {
 		int rc = parse_opts(argc, argv, &o);
 		if (rc)
@@ -714,10 +787,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "shoal-gen: --udp is needed without EAL arguments\n");
 			return 2;
 		}
-		if (perf_gen_frame_build(&o, &fr))
-			return 1;
-		rc = perf_gen_udp(&o, &fr);
-		free(fr.pkt);
+		rc = perf_gen_run_init(&run, &o) ? 1 : perf_gen_udp(&run);
+		perf_gen_run_fini(&run);
 		return rc;
 	}
 	int eal = rte_eal_init(argc, argv);
@@ -732,10 +803,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "shoal-gen: --udp does not take EAL arguments\n");
 		rc = -1;
 	}
-	if (rc == 0 && perf_gen_frame_build(&o, &fr))
+	memset(&run, 0, sizeof(run));
+	if (rc == 0 && perf_gen_run_init(&run, &o))
 		rc = -2;
-	int ret = rc > 0 ? 0 : rc == -1 ? 2 : rc < 0 ? 1 : perf_gen_dpdk(&o, &fr);
-	free(fr.pkt);
+	int ret = rc > 0 ? 0 : rc == -1 ? 2 : rc < 0 ? 1 : perf_gen_dpdk(&run);
+	perf_gen_run_fini(&run);
 	rte_eal_cleanup();
 	return ret;
 }

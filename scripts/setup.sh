@@ -19,7 +19,7 @@ PKGS=(
 	# benchmarks
 	libbenchmark-dev
 	# real senders and media
-	ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+	ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good libavformat-dev libavcodec-dev libswscale-dev
 	# scripts (model conversion, plots)
 	python3 python3-onnx python3-numpy python3-matplotlib python3-pil
 	# sample images for whole-model checks (dog.jpg, person.jpg, horses.jpg) and the street

@@ -1,14 +1,198 @@
 #!/usr/bin/env bash
 # shoal-gen in kernel mode against shoal-krecv on loopback: paced clients' frames all arrive
 # complete and decode (the generator's RTP/JPEG is what a real receiver accepts), and bad
-# flags are refused with one line and exit 2.
-# Usage: test_gen.sh GEN KRECV CASE   (CASE: kernel_frames_decode | bad_flags)
+# flags are refused with one line and exit 2. Against an answerer (below: a stand-in for the
+# server's RTCP side, messages built byte by byte from dataplane/PROTOCOL.md): every frame
+# sent is counted once as a RESULT, a DROP or lost, misses include every frame without a
+# timely RESULT, REGISTERs parse, and --follow-assign switches to the ASSIGNed resolution.
+# DPDK mode is checked the same way through a net_tap port in a namespace made by the test,
+# the answerer on the kernel side of the tap (exit 77 when not root or without namespaces).
+# Usage: test_gen.sh GEN KRECV CASE   (CASE: kernel_frames_decode | bad_flags |
+#        kernel_results | kernel_follow_assign | dpdk_tap_results)
 set -uo pipefail
 gen=$1 krecv=$2 case=$3
 tmp=$(mktemp -d)
 rpid=
-trap 'kill $rpid 2>/dev/null; rm -rf "$tmp"' EXIT
+ns=
+trap 'kill $rpid 2>/dev/null; [ -n "$ns" ] && ip netns del $ns 2>/dev/null; rm -rf "$tmp"' EXIT
 port=$((30000 + (RANDOM % 15000) * 2))
+
+# the answerer: RESULT for complete frames, DROP (overload) every 5th, no answer every 7th,
+# a RESULT 300 ms late every 4th, a duplicate RESULT for each client's first frame; checks
+# every REGISTER and answers it with an ASSIGN (--assign WxH); writes key=value stats on TERM
+cat >"$tmp/answerer.py" <<'PYEOF'
+#!/usr/bin/python3
+# Test-side shoal server stand-in: takes RTP/JPEG on PORT, REGISTERs on PORT+1, and answers
+# from PORT+1 to the sender's port + 1 (PROTOCOL.md §5, built byte by byte).
+import argparse, select, signal, socket, struct, sys, time
+
+ap = argparse.ArgumentParser()
+ap.add_argument('--port', type=int, required=True)
+ap.add_argument('--addr', default='127.0.0.1')
+ap.add_argument('--stats', required=True)
+ap.add_argument('--drop-every', type=int, default=5)   # DROP (overload) every Nth frame
+ap.add_argument('--skip-every', type=int, default=7)   # no answer at all
+ap.add_argument('--delay-every', type=int, default=4)  # RESULT after --delay-ms
+ap.add_argument('--delay-ms', type=float, default=300)
+ap.add_argument('--slo', type=int, default=0)          # what REGISTERs must say
+ap.add_argument('--fps-x100', type=int, default=0)
+ap.add_argument('--size', default='320x240')
+ap.add_argument('--n-res', type=int, default=1)
+ap.add_argument('--assign', default='')                # WxH: ASSIGN every REGISTER
+ap.add_argument('--assign-after', type=int, default=0)  # ... or once, after N frames
+a = ap.parse_args()
+want_w, want_h = map(int, a.size.split('x'))
+
+media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+media.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+media.bind((a.addr, a.port))
+rtcp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+rtcp.bind((a.addr, a.port + 1))
+
+st = dict(frames=0, results=0, drops=0, skipped=0, delayed=0, dups=0, registers_ok=0,
+          registers_bad=0, assigns=0, bad_rtp=0, frames_at_size=0)
+reg_addr, first_size, last_size, frames_by_ssrc = {}, {}, {}, {}
+pending = {}   # (ssrc, ts) -> [bytes, end or None, addr, w, h]
+later = []     # (time, datagram, addr)
+stop = False
+
+
+def app(subtype, ssrc, data):
+    body = b'SHOL' + data
+    return struct.pack('!BBHI', 0x80 | subtype, 204, (8 + len(body)) // 4 - 1, ssrc) + body
+
+
+def result(ssrc, ts):
+    det = struct.pack('!HHHHHH', 16, 50000, 10, 20, 30, 40)
+    return app(4, ssrc, struct.pack('!BBHIHHI', 1, 0, 1, ts, 320, 0, 1500) + det)
+
+
+def drop(ssrc, ts, reason):
+    return app(5, ssrc, struct.pack('!BBHI', 1, reason, 0, ts))
+
+
+def assign(ssrc, w, h):
+    return app(3, ssrc, struct.pack('!BBBBI16sHHHHI', 1, 1, 1, 0, 7, b'nanodet', 320, w, h,
+                                    3000, 20000))
+
+
+def on_register(d, addr):
+    ok = (len(d) >= 24 and d[0] == 0x81 and d[1] == 204 and
+          (struct.unpack('!H', d[2:4])[0] + 1) * 4 == len(d) and d[8:12] == b'SHOL')
+    if ok:
+        ssrc = struct.unpack('!I', d[4:8])[0]
+        ver, fmts, n, _, slo, fps, mport, _ = struct.unpack('!BBBBHHHH', d[12:24])
+        ok = (ver == 1 and fmts == 1 and n == a.n_res and len(d) == 24 + 4 * n and
+              mport == addr[1] - 1 and 0x5000 <= ssrc < 0x5000 + 1024 and
+              (not a.slo or slo == a.slo) and (not a.fps_x100 or fps == a.fps_x100) and
+              struct.unpack('!HH', d[24:28]) == (want_w, want_h))
+    if not ok:
+        st['registers_bad'] += 1
+        return
+    st['registers_ok'] += 1
+    reg_addr[ssrc] = addr
+    if a.assign and not a.assign_after:
+        w, h = map(int, a.assign.split('x'))
+        rtcp.sendto(assign(ssrc, w, h), addr)
+        st['assigns'] += 1
+
+
+def on_frame(ssrc, ts, addr, w, h):
+    n = frames_by_ssrc.get(ssrc, 0) + 1
+    frames_by_ssrc[ssrc] = n
+    st['frames'] += 1
+    first_size.setdefault(ssrc, (w, h))
+    last_size[ssrc] = (w, h)
+    if (w, h) == (want_w, want_h):
+        st['frames_at_size'] += 1
+    if a.assign and n == a.assign_after and ssrc in reg_addr:
+        aw, ah = map(int, a.assign.split('x'))
+        rtcp.sendto(assign(ssrc, aw, ah), reg_addr[ssrc])
+        st['assigns'] += 1
+    to = (addr[0], addr[1] + 1)
+    if n % a.drop_every == 0:
+        rtcp.sendto(drop(ssrc, ts, 3), to)
+        st['drops'] += 1
+    elif n % a.skip_every == 0:
+        st['skipped'] += 1
+    elif n % a.delay_every == 0:
+        later.append((time.monotonic() + a.delay_ms / 1000, result(ssrc, ts), to))
+        st['delayed'] += 1
+        st['results'] += 1
+    else:
+        rtcp.sendto(result(ssrc, ts), to)
+        st['results'] += 1
+        if n == 1:  # a second answer to the same frame: the generator must not count it
+            rtcp.sendto(result(ssrc, ts), to)
+            st['dups'] += 1
+
+
+def on_rtp(d, addr):
+    if len(d) < 20 or d[0] >> 6 != 2 or d[1] & 0x7f != 26:
+        st['bad_rtp'] += 1
+        return
+    marker = d[1] >> 7
+    ts, ssrc = struct.unpack('!II', d[4:12])
+    off = int.from_bytes(d[13:16], 'big')
+    typ, w, h = d[16], d[18] * 8, d[19] * 8
+    hdr = 12 + 8 + (4 if typ >= 64 else 0)
+    f = pending.setdefault((ssrc, ts), [0, None, addr, w, h])
+    f[0] += len(d) - hdr
+    if marker:
+        f[1] = off + len(d) - hdr
+    if f[1] is not None and f[0] == f[1]:
+        del pending[(ssrc, ts)]
+        on_frame(ssrc, ts, addr, w, h)
+
+
+def on_term(*_):
+    global stop
+    stop = True
+
+
+signal.signal(signal.SIGTERM, on_term)
+signal.signal(signal.SIGINT, on_term)
+open(a.stats + '.ready', 'w').close()
+while not stop:
+    now = time.monotonic()
+    for item in [x for x in later if x[0] <= now]:
+        rtcp.sendto(item[1], item[2])
+        later.remove(item)
+    try:
+        r, _, _ = select.select([media, rtcp], [], [], 0.005)
+    except InterruptedError:
+        continue
+    for s in r:
+        while True:
+            try:
+                d, addr = s.recvfrom(65536, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                break
+            if s is media:
+                on_rtp(d, addr)
+            elif len(d) >= 2 and d[1] == 204 and d[0] & 0x1f == 1:
+                on_register(d, addr)
+            else:
+                st['registers_bad'] += 1
+st['register_ssrcs'] = len(reg_addr)
+st['incomplete'] = len(pending)
+st['first_sizes'] = ','.join('%dx%d' % first_size[k] for k in sorted(first_size))
+st['last_sizes'] = ','.join('%dx%d' % last_size[k] for k in sorted(last_size))
+with open(a.stats, 'w') as f:
+    f.write(' '.join('%s=%s' % kv for kv in st.items()) + '\n')
+PYEOF
+
+# KEY: value of KEY=… in FILE (last occurrence)
+val() { grep -o "\b$1=[0-9.a-z,]*" "$2" | tail -1 | cut -d= -f2; }
+fail() { echo "FAIL: $*"; cat "$tmp/gen" "$tmp/stats" 2>/dev/null; exit 1; }
+
+# starts the answerer with ARGS on $port and waits until it listens
+answerer() {
+	${inns:-} /usr/bin/python3 "$tmp/answerer.py" --port $port --stats "$tmp/stats" "$@" & rpid=$!
+	for _ in $(seq 100); do [ -e "$tmp/stats.ready" ] && return 0; sleep 0.05; done
+	fail "answerer did not start"
+}
+answerer_stop() { kill -TERM $rpid; wait $rpid; rpid=; }
 
 case "$case" in
 kernel_frames_decode)
@@ -31,7 +215,10 @@ kernel_frames_decode)
 bad_flags)
 	for args in "--udp 127.0.0.1:$port --clients 0" "--udp 127.0.0.1:$port --size 17x9" \
 		"--udp nowhere --seconds 1" "--udp 127.0.0.1:$port --quality 100" \
-		"--udp 127.0.0.1:$port --bogus"; do
+		"--udp 127.0.0.1:$port --bogus" "--udp 127.0.0.1:$port --register 0" \
+		"--udp 127.0.0.1:$port --register 70000" "--udp 127.0.0.1:$port --register 1.5" \
+		"--udp 127.0.0.1:$port --slo-ms 0" "--udp 127.0.0.1:$port --drain-ms -1" \
+		"--udp 127.0.0.1:$port --drain-ms x"; do
 		# shellcheck disable=SC2086
 		"$gen" $args >"$tmp/out" 2>&1
 		rc=$?
@@ -39,6 +226,106 @@ bad_flags)
 		[ "$(wc -l <"$tmp/out")" = 1 ] || { echo "FAIL: '$args' printed:"; cat "$tmp/out"; exit 1; }
 		grep -q '^shoal-gen: ' "$tmp/out" || { echo "FAIL: '$args': no 'shoal-gen:' line"; exit 1; }
 	done
+	;;
+kernel_results)
+	answerer --slo 150 --fps-x100 2000 --size 320x240 --assign 320x240
+	"$gen" --udp 127.0.0.1:$port --clients 3 --fps 20 --seconds 2 --size 320x240 \
+		--register 150 --per-client "$tmp/pc.csv" >"$tmp/gen" || fail "shoal-gen exited $?"
+	answerer_stop
+	cat "$tmp/gen" "$tmp/stats" "$tmp/pc.csv"
+	tail -1 "$tmp/gen" >"$tmp/last"; last=$tmp/last
+	grep -q '^gen: clients=3 pkts=[0-9]* frames=[0-9]* seconds=[0-9.]* mpps=[0-9.]* fps=[0-9.]* gbps=[0-9.]* rx_rtcp=[0-9]* results=[0-9]* drops=[0-9]* lost=[0-9]* miss=[0-9.]* p50_ms=[0-9.]* p99_ms=[0-9.]*$' "$last" ||
+		fail "last line format"
+	frames=$(val frames "$last") results=$(val results "$last") drops=$(val drops "$last")
+	lost=$(val lost "$last") miss=$(val miss "$last")
+	[ "$frames" -ge 60 ] || fail "only $frames frames sent"
+	[ $((results + drops + lost)) = "$frames" ] || fail "results+drops+lost != frames"
+	[ "$(val frames "$tmp/stats")" = "$frames" ] || fail "answerer saw other frames"
+	[ "$(val incomplete "$tmp/stats")" = 0 ] || fail "incomplete frames"
+	[ "$(val results "$tmp/stats")" = "$results" ] || fail "RESULTs sent != results"
+	[ "$(val drops "$tmp/stats")" = "$drops" ] || fail "DROPs sent != drops"
+	[ "$(val skipped "$tmp/stats")" = "$lost" ] || fail "frames not answered != lost"
+	{ [ "$drops" -gt 0 ] && [ "$lost" -gt 0 ]; } || fail "no DROP or no loss to count"
+	grep -q "drop_overload=$drops " "$tmp/gen" || fail "DROPs not counted by reason"
+	grep -q "stray=$(val dups "$tmp/stats") " "$tmp/gen" || fail "duplicate RESULTs not stray"
+	grep -q " bad=0$" "$tmp/gen" || fail "answers that did not parse"
+	# misses: every DROP, loss and 300 ms late RESULT at least (SLO 150 ms), at most all
+	delayed=$(val delayed "$tmp/stats")
+	awk -v m="$miss" -v f="$frames" -v lo=$((drops + lost + delayed)) \
+		'BEGIN { exit !(m * f + 0.5 >= lo && m <= 1) }' || fail "miss=$miss"
+	late=$(val late_results "$tmp/gen")
+	awk -v m="$miss" -v f="$frames" -v k=$((drops + lost + late)) \
+		'BEGIN { d = m * f - k; exit !(d < 0.5 && d > -0.5) }' || fail "miss != (drops+lost+late)/frames"
+	# REGISTERs: each client's, well formed, answered; the ASSIGN stops the 2 s repeats
+	[ "$(val registers_bad "$tmp/stats")" = 0 ] || fail "bad REGISTERs"
+	[ "$(val register_ssrcs "$tmp/stats")" = 3 ] || fail "REGISTERs from 3 clients wanted"
+	[ "$(val registers "$tmp/gen")" = "$(val registers_ok "$tmp/stats")" ] || fail "REGISTERs sent != received"
+	[ "$(val registers "$tmp/gen")" = 3 ] || fail "REGISTERs repeated after the ASSIGN"
+	[ "$(val assigns "$tmp/gen")" = 3 ] || fail "ASSIGNs"
+	# per-client CSV: one row per client, adding up to the totals
+	[ "$(head -1 "$tmp/pc.csv")" = client,ssrc,sent,results,drops,lost,missed,p50_ms,p99_ms ] ||
+		fail "CSV header"
+	[ "$(wc -l <"$tmp/pc.csv")" = 4 ] || fail "CSV rows"
+	awk -F, -v f="$frames" -v r="$results" -v d="$drops" -v l="$lost" 'NR > 1 {
+		s += $3; rr += $4; dd += $5; ll += $6
+		if ($3 != $4 + $5 + $6 || $7 < $5 + $6 || $2 != 20480 + $1) bad = 1 }
+		END { exit !(s == f && rr == r && dd == d && ll == l && !bad) }' "$tmp/pc.csv" ||
+		fail "CSV does not add up"
+	;;
+kernel_follow_assign)
+	# 640x480 frames until the ASSIGN (sent after a client's 5th frame) asks for 320x240;
+	# REGISTER lists the 18 resolutions it can send, --size first
+	answerer --size 640x480 --n-res 18 --assign 320x240 --assign-after 5 --drop-every 1000 \
+		--skip-every 1000
+	"$gen" --udp 127.0.0.1:$port --clients 3 --fps 20 --seconds 1 --size 640x480 \
+		--register 100 --follow-assign --drain-ms 300 >"$tmp/gen" || fail "shoal-gen exited $?"
+	answerer_stop
+	cat "$tmp/gen" "$tmp/stats"
+	[ "$(val registers_bad "$tmp/stats")" = 0 ] || fail "bad REGISTERs"
+	[ "$(val assigns "$tmp/gen")" = 3 ] || fail "ASSIGNs"
+	[ "$(val first_sizes "$tmp/stats")" = 640x480,640x480,640x480 ] || fail "first frames' size"
+	[ "$(val frames_at_size "$tmp/stats")" -ge 15 ] || fail "switched before the ASSIGN"
+	[ "$(val last_sizes "$tmp/stats")" = 320x240,320x240,320x240 ] || fail "resolution not followed"
+	[ "$(val lost "$tmp/gen")" = 0 ] || fail "frames lost"
+	;;
+dpdk_tap_results)
+	# shoal-gen on net_tap0 (clients 10.99.0.2..4), the kernel side of the tap is the server
+	# 10.99.1.1 (answers ARP); static neighbours send the answers back to the clients
+	ns=shoal-gen-$$ tap=sgtap$$ inns="ip netns exec shoal-gen-$$"
+	{ [ "$(id -u)" = 0 ] && ip netns add $ns 2>/dev/null; } ||
+		{ ns=; echo "skip: needs root and namespaces"; exit 77; }
+	$inns ip link set lo up
+	$inns "$gen" --no-huge -m 512 --no-shconf --no-telemetry --file-prefix sg$$ \
+		--vdev "net_tap0,iface=$tap" -- --dst-ip 10.99.1.1 --media-port $port \
+		--clients 3 --fps 10 --seconds 3 --size 320x240 --register 150 --per-client "$tmp/pc.csv" \
+		>"$tmp/gen" 2>"$tmp/eal" & gpid=$!
+	for _ in $(seq 100); do $inns ip link show $tap >/dev/null 2>&1 && break; sleep 0.1; done
+	mac=$($inns cat /sys/class/net/$tap/address)
+	$inns ip addr add 10.99.1.1/16 dev $tap || fail "tap address"
+	for i in 2 3 4; do $inns ip neigh replace 10.99.0.$i lladdr "$mac" dev $tap; done
+	# the answerer listens before the link comes up (shoal-gen starts sending then)
+	answerer --addr 10.99.1.1 --slo 150 --fps-x100 1000 --size 320x240 --assign 320x240
+	$inns ip link set $tap up || fail "tap up"
+	wait $gpid || { cat "$tmp/eal"; fail "shoal-gen exited"; }
+	answerer_stop
+	cat "$tmp/gen" "$tmp/stats"
+	tail -1 "$tmp/gen" >"$tmp/last"; last=$tmp/last
+	frames=$(val frames "$last") results=$(val results "$last") drops=$(val drops "$last")
+	lost=$(val lost "$last")
+	[ "${frames:-0}" -ge 30 ] || fail "only $frames frames sent"
+	[ $((results + drops + lost)) = "$frames" ] || fail "results+drops+lost != frames"
+	# the tap may lose the first packets after it comes up: those frames are lost too, and
+	# a lost REGISTER is sent again 2 s later
+	seen=$(val frames "$tmp/stats")
+	[ "$seen" -le "$frames" ] || fail "answerer saw more frames than sent"
+	[ "$(val results "$tmp/stats")" = "$results" ] || fail "RESULTs sent != results"
+	[ "$(val drops "$tmp/stats")" = "$drops" ] || fail "DROPs sent != drops"
+	[ $(($(val skipped "$tmp/stats") + frames - seen)) = "$lost" ] ||
+		fail "frames not answered or not received != lost"
+	[ "$(val registers_bad "$tmp/stats")" = 0 ] || fail "bad REGISTERs"
+	[ "$(val register_ssrcs "$tmp/stats")" = 3 ] || fail "REGISTERs from 3 clients wanted"
+	[ "$(val assigns "$tmp/gen")" = 3 ] || fail "ASSIGNs"
+	[ "$(wc -l <"$tmp/pc.csv")" = 4 ] || fail "CSV rows"
 	;;
 *) echo "unknown case $case"; exit 2 ;;
 esac

@@ -1,0 +1,283 @@
+/* ctl_srv_plan — shoal-server's control thread (DESIGN.md §1, §7): live client statistics
+ * into the scheduler, its decision into the executor (variants prepared before they are
+ * needed, then instances switched), the dispatcher (route table) and the clients (ASSIGN). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control/ctl_srv_serve.h"
+
+static int srv_key_cmp(const struct dp_client_key *a, const struct dp_client_key *b)
+{
+	if (a->ip != b->ip)
+		return a->ip < b->ip ? -1 : 1;
+	if (a->port != b->port)
+		return a->port < b->port ? -1 : 1;
+	if (a->ssrc != b->ssrc)
+		return a->ssrc < b->ssrc ? -1 : 1;
+	return 0;
+}
+
+static int srv_known_cmp(const void *a, const void *b)
+{
+	return srv_key_cmp(&((const struct srv_known *)a)->key,
+			   &((const struct srv_known *)b)->key);
+}
+
+static struct srv_known *srv_known_find(struct srv_known *r, unsigned n,
+					const struct dp_client_key *key)
+{
+	unsigned lo = 0, hi = n;
+	while (lo < hi) {
+		unsigned mid = (lo + hi) / 2;
+		int c = srv_key_cmp(&r[mid].key, key);
+		if (c == 0)
+			return &r[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Every context's snapshot into sv->snap; the registry rebuilt from it (clients gone are
+ * forgotten, new ones get an id); sv->cl[] filled for the scheduler in registry order. */
+unsigned srv_clients_gather(struct srv *s)
+{
+	struct srv_serve *sv = s->sv;
+	unsigned n = 0;
+	for (unsigned q = 0; q < s->nq && n < sv->cap_clients; q++) {
+		int got = dp_clients_snapshot(s->q[q].ctx, sv->snap + n, sv->cap_clients - n, NULL);
+		if (got < 0)
+			continue; /* no consistent copy this time: next tick */
+		unsigned k = (unsigned)got < sv->cap_clients - n ? (unsigned)got : sv->cap_clients - n;
+		for (unsigned i = 0; i < k; i++)
+			sv->snap_q[n + i] = q;
+		n += k;
+	}
+	struct srv_known *old = sv->reg[sv->cur_reg], *nw = sv->reg[1 - sv->cur_reg];
+	for (unsigned i = 0; i < n; i++) {
+		const struct dp_client_snapshot *c = &sv->snap[i];
+		struct srv_known *k = srv_known_find(old, sv->n_reg, &c->key);
+		if (k) {
+			nw[i] = *k;
+		} else {
+			memset(&nw[i], 0, sizeof(nw[i]));
+			nw[i].key = c->key;
+			nw[i].id = ++sv->next_id;
+			nw[i].instance = -1;
+		}
+		nw[i].q = (uint16_t)sv->snap_q[i];
+		nw[i].managed = c->st.managed;
+		nw[i].snap_idx = i;
+		nw[i].st = c->st;
+	}
+	qsort(nw, n, sizeof(*nw), srv_known_cmp);
+	for (unsigned i = 0; i < sv->n_reg; i++) /* clients that left: kept for the report */
+		if (!srv_known_find(nw, n, &old[i].key))
+			sv->gone[sv->n_gone++ % SRV_GONE_MAX] = old[i];
+	sv->cur_reg = 1 - sv->cur_reg;
+	sv->n_reg = n;
+	for (unsigned i = 0; i < n; i++) {
+		const struct dp_client_stats *st = &sv->snap[nw[i].snap_idx].st;
+		double fps = st->fps_req_x100 / 100.0, measured = st->fps_x100 / 100.0;
+		if (measured > fps)
+			fps = measured;
+		if (!(fps > 0))
+			fps = s->o.fps;
+		sv->cl[i] = (struct ctl_client){
+			.id = nw[i].id,
+			.slo_ms = st->slo_ms ? st->slo_ms : s->o.slo_ms,
+			.fps = fps,
+			/* a stream that never reported its uplink sends what it sends: its link is
+			 * taken as no constraint */
+			.bw_mbps = st->managed && st->bw_kbps ? st->bw_kbps / 1000.0 : 1000.0,
+			.wire_ms = st->rtt_us ? st->rtt_us / 2000.0 : 1.0,
+		};
+		sv->keys_now[i] = nw[i].key;
+	}
+	return n;
+}
+
+/* The executor's measured/profiled latency ratio over its instances, weighted by batches. */
+static double srv_exec_ratio(const struct srv_serve *sv, int n_inst)
+{
+	double num = 0, den = 0;
+	for (int i = 0; i < n_inst; i++) {
+		struct gpu_exec_instance_stats st;
+		if (gpu_exec_instance_stats(sv->ex, i, &st) == 0 && st.batches > 0) {
+			double w = st.batches < 32 ? (double)st.batches : 32.0;
+			num += st.ratio * w;
+			den += w;
+		}
+	}
+	return den > 0 ? num / den : 1.0;
+}
+
+int srv_control_plan(struct srv *s, double now_ms, int first)
+{
+	struct srv_serve *sv = s->sv;
+	(void)now_ms;
+	sv->ratio = srv_exec_ratio(sv, (int)s->o.instances);
+	sv->scaled = sv->prof;
+	for (int m = 0; m < sv->scaled.n_variants; m++)
+		for (int b = 0; b < sv->scaled.max_batch; b++)
+			sv->scaled.v[m].lat_ms[b] *= sv->ratio;
+	int idx = sv->last < 0 ? 0 : 1 - sv->last;
+	const struct ctl_decision *prev = sv->last < 0 ? NULL : sv->dec[sv->last];
+	int n = first ? 0 : (int)sv->n_reg;
+	uint64_t t0 = dp_now_ns();
+	int rc = ctl_sched_solve(sv->sched, &sv->scaled, sv->cl, n, &sv->prm, prev, sv->dec[idx]);
+	double ms = (double)(dp_now_ns() - t0) * 1e-6;
+	if (rc != 0) {
+		sv->plan_errors++;
+		return -1;
+	}
+	sv->solve_ms_last = ms;
+	if (ms > sv->solve_ms_max)
+		sv->solve_ms_max = ms;
+	if (first) /* no client yet: start every instance at the cheapest variant, so the first
+		    * frames (routed before their client is planned) are served quickly */
+		for (int k = 0; k < sv->dec[idx]->n_slots; k++)
+			sv->dec[idx]->slots[k].variant = 0;
+	memcpy(sv->plan_keys, sv->keys_now, (size_t)n * sizeof(*sv->plan_keys));
+	sv->plans++;
+	sv->pending = 1;
+	sv->pend_idx = idx;
+	sv->pending_since = dp_now_ns();
+	const struct ctl_decision *d = sv->dec[idx];
+	for (int k = 0; k < d->n_slots; k++)
+		gpu_exec_prepare(sv->ex, sv->prof.v[d->slots[k].variant].size);
+	return 0;
+}
+
+/* Cheapest instance of the applied decision: where clients not yet planned go. */
+static int srv_default_instance(const struct srv_serve *sv)
+{
+	if (sv->last < 0)
+		return 0;
+	const struct ctl_decision *d = sv->dec[sv->last];
+	int best = 0;
+	for (int k = 1; k < d->n_slots; k++)
+		if (d->slots[k].variant < d->slots[best].variant)
+			best = k;
+	return best;
+}
+
+static void srv_routes_update(struct srv *s)
+{
+	struct srv_serve *sv = s->sv;
+	if (!sv->routes_dirty || !srv_routes_writable(sv->routes))
+		return;
+	unsigned n = 0;
+	const struct srv_known *r = sv->reg[sv->cur_reg];
+	for (unsigned i = 0; i < sv->n_reg; i++) {
+		if (!r[i].have_assign)
+			continue;
+		sv->route_tmp[n++] = (struct srv_route_entry){
+			.key = r[i].key,
+			.instance = r[i].instance,
+			.reason = DP_APP_DROP_NOT_SERVED,
+		};
+	}
+	if (srv_routes_publish(sv->routes, sv->route_tmp, n, srv_default_instance(sv)) == 0)
+		sv->routes_dirty = 0;
+}
+
+void srv_control_apply_when_ready(struct srv *s, uint64_t now)
+{
+	struct srv_serve *sv = s->sv;
+	if (!sv->pending)
+		return;
+	const struct ctl_decision *d = sv->dec[sv->pend_idx];
+	int ready = 1;
+	for (int k = 0; k < d->n_slots; k++)
+		if (gpu_exec_ready(sv->ex, sv->prof.v[d->slots[k].variant].size) == 0)
+			ready = 0; /* -EIO (failed) does not hold the plan back */
+	if (!ready && now - sv->pending_since < SRV_PREPARE_WAIT_NS)
+		return;
+	for (int k = 0; k < d->n_slots; k++) {
+		int size = sv->prof.v[d->slots[k].variant].size;
+		int batch = d->slots[k].batch > 0 ? d->slots[k].batch : 1;
+		if (gpu_exec_instance_set(sv->ex, k, size, batch) == -EAGAIN)
+			return; /* command ring full: next tick */
+	}
+	sv->last = sv->pend_idx;
+	sv->pending = 0;
+	sv->epoch++;
+	sv->plans_applied++;
+	struct srv_known *r = sv->reg[sv->cur_reg];
+	for (int i = 0; i < d->n_clients; i++) {
+		const struct ctl_client_assign *a = &d->clients[i];
+		struct srv_known *k = srv_known_find(r, sv->n_reg, &sv->plan_keys[i]);
+		if (!k || k->id != a->id)
+			continue; /* left meanwhile (or left and came back: planned next time) */
+		int inst = a->reason == CTL_REASON_SERVED ? a->slot : -1;
+		int size = inst >= 0 ? a->size : 0;
+		if (!k->have_assign || k->instance != inst || k->size != size)
+			k->assign_dirty = 1;
+		k->have_assign = 1;
+		k->instance = (int16_t)inst;
+		k->size = (uint16_t)size;
+		k->reason = (uint8_t)a->reason;
+		k->frame_bytes = a->frame_bytes;
+	}
+	sv->routes_dirty = 1;
+	srv_routes_update(s);
+}
+
+static void srv_assign_send(struct srv *s, struct srv_known *k, uint64_t now)
+{
+	struct srv_serve *sv = s->sv;
+	const struct dp_client_stats *st = &sv->snap[k->snap_idx].st;
+	struct dp_app_assign a;
+	memset(&a, 0, sizeof(a));
+	a.epoch = sv->epoch;
+	snprintf(a.family, sizeof(a.family), "%s", s->o.model);
+	int served = k->instance >= 0;
+	int size = served ? k->size : sv->prof.v[0].size; /* not served: the smallest */
+	a.variant = (uint16_t)size;
+	a.width = a.height = (uint16_t)size;
+	a.target_bytes = (uint32_t)(served ? k->frame_bytes : sv->prof.v[0].frame_bytes);
+	a.fps_x100 = st->fps_req_x100;
+	a.format = DP_APP_FMT_JPEG;
+	a.served = (uint8_t)served;
+	a.reason = served ? 0 : DP_APP_DROP_NOT_SERVED;
+	if (dp_assign_post(s->q[k->q].ctx, &k->key, &a) != 0) {
+		sv->assign_full++;
+		return;
+	}
+	sv->assigns_sent++;
+	k->assign_dirty = 0;
+	k->last_assign_ns = now;
+}
+
+void srv_control_tick(struct srv *s, uint64_t now)
+{
+	struct srv_serve *sv = s->sv;
+	unsigned n = srv_clients_gather(s);
+	double now_ms = (double)now * 1e-6;
+	if (!sv->pending) {
+		int mask = ctl_trigger_check(sv->trig, now_ms, sv->cl, (int)n);
+		if (mask > 0)
+			srv_control_plan(s, now_ms, 0);
+	}
+	srv_control_apply_when_ready(s, now);
+	srv_routes_update(s);
+	struct srv_known *r = sv->reg[sv->cur_reg];
+	for (unsigned i = 0; i < sv->n_reg; i++) {
+		struct srv_known *k = &r[i];
+		/* admission: the data plane answers frames of clients not served at once */
+		uint8_t refuse = k->have_assign && k->instance < 0 ? DP_APP_DROP_NOT_SERVED : 0;
+		if (refuse != k->refused &&
+		    dp_client_refuse_post(s->q[k->q].ctx, &k->key, refuse) == 0)
+			k->refused = refuse;
+		if (!k->managed || !k->have_assign)
+			continue;
+		if (k->assign_dirty || now - k->last_assign_ns >= SRV_ASSIGN_REFRESH_NS)
+			srv_assign_send(s, k, now);
+	}
+}

@@ -1,0 +1,125 @@
+/* shoal-gen internals shared by its modes: options, encoded frames, emulated clients and the
+ * run state (perf_gen.c), kernel-socket mode (perf_gen_udp.c); per-frame accounting is in
+ * perf_gen_lat.h. No DPDK types here. */
+#ifndef SHOAL_PERF_GEN_H
+#define SHOAL_PERF_GEN_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "perf/perf_gen_lat.h"
+
+#define GEN_PKT_MAX 1500 /* bytes of UDP payload at most */
+#define GEN_BURST 32
+#define GEN_LADDER 17          /* --follow-assign: widths 128..640 step 32 */
+#define GEN_FRAMES (1 + GEN_LADDER)
+
+extern volatile sig_atomic_t perf_gen_stop; /* the stop flag: the one allowed global */
+
+struct perf_gen_opts {
+	const char *udp;     /* kernel mode HOST:PORT, NULL for DPDK mode */
+	uint16_t port_id;
+	uint32_t dst_ip, src_ip; /* network order */
+	uint16_t media_port;
+	unsigned clients;
+	int width, height, quality;
+	unsigned payload;
+	double fps;   /* per client; 0: no pacing by frames */
+	double pps;   /* total; 0: as fast as possible */
+	double seconds;
+	int have_dst_mac;
+	uint8_t dst_mac[6];
+	unsigned register_slo; /* --register: SLO (ms) sent in REGISTER, 0: unmanaged clients */
+	double slo_ms;         /* SLO for miss accounting */
+	double drain_ms;       /* receive after the end of sending */
+	int follow_assign;
+	const char *per_client; /* CSV path */
+};
+
+/* One frame as RTP payloads (RTP header + RFC 2435 header + scan chunk), seq/ts/ssrc patched
+ * at send time. */
+struct perf_gen_frame {
+	unsigned n;
+	uint16_t len[4096];
+	uint8_t (*pkt)[GEN_PKT_MAX];
+};
+
+struct perf_gen_client {
+	uint16_t seq;
+	uint16_t sport; /* media source port; RTCP is sport + 1 */
+	uint32_t ts, ssrc;
+	unsigned next_pkt; /* packet of the current frame to send next */
+	unsigned fr;       /* frame it sends (index in perf_gen_run.fr) */
+	uint64_t next_frame_ns;
+	uint16_t seen_w, seen_h; /* the ASSIGN resolution it last followed */
+};
+
+/* What both modes share: options, the encoded frames, clients and their accounting. */
+struct perf_gen_run {
+	const struct perf_gen_opts *o;
+	struct perf_gen_frame *fr; /* fr[0]: --size; fr[1..]: --follow-assign ladder */
+	unsigned n_fr;
+	struct dp_app_res res[GEN_FRAMES]; /* resolutions REGISTER lists */
+	unsigned n_res;
+	struct perf_gen_client *cl;
+	struct perf_lat *lat;
+	uint64_t frame_ns;
+	uint64_t next_house_ns;
+};
+
+struct perf_gen_totals {
+	uint64_t pkts, bytes, frames, rx_rtcp, tx_failed;
+	double seconds;
+};
+
+static inline uint64_t perf_gen_now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+/* seq, timestamp, ssrc of the RTP header at p */
+static inline void perf_gen_rtp_patch(uint8_t *p, uint16_t seq, uint32_t ts, uint32_t ssrc)
+{
+	p[2] = (uint8_t)(seq >> 8);
+	p[3] = (uint8_t)seq;
+	p[4] = (uint8_t)(ts >> 24);
+	p[5] = (uint8_t)(ts >> 16);
+	p[6] = (uint8_t)(ts >> 8);
+	p[7] = (uint8_t)ts;
+	p[8] = (uint8_t)(ssrc >> 24);
+	p[9] = (uint8_t)(ssrc >> 16);
+	p[10] = (uint8_t)(ssrc >> 8);
+	p[11] = (uint8_t)ssrc;
+}
+
+/* Client i starts a frame at now: follows a new ASSIGN resolution (--follow-assign), notes
+ * the send time. Returns the frame to send. */
+const struct perf_gen_frame *perf_gen_frame_start(struct perf_gen_run *r, unsigned i,
+						  uint64_t now);
+/* Chooses the next client to send a packet: round-robin, frame pacing per client. Returns
+ * the client index, or -1 when none is due. */
+int perf_gen_pick(struct perf_gen_client *cl, unsigned n, unsigned *rr, uint64_t now,
+		  uint64_t frame_ns);
+/* Advances client i after a packet of its frame was queued; returns 1 when that ended the
+ * frame (which then waits for its answer). */
+int perf_gen_advance(struct perf_gen_run *r, unsigned i, uint64_t now);
+/* Every 50 ms (or now with force): frames unanswered past the timeout become lost,
+ * REGISTERs that are due go out through reg_send (client i's REGISTER, len bytes, from its
+ * RTCP port; 0 when sent). */
+void perf_gen_house(struct perf_gen_run *r, uint64_t now, int force,
+		    int (*reg_send)(void *arg, unsigned i, const uint8_t *buf, size_t len),
+		    void *arg);
+/* Sending is over: partly sent frames do not count. */
+void perf_gen_stop_frames(struct perf_gen_run *r);
+/* Prints the `gen: rtcp …` line and the last line, writes --per-client; 0, or 1 when the
+ * CSV cannot be written. */
+int perf_gen_report(const struct perf_gen_run *r, const struct perf_gen_totals *t);
+
+/* Kernel mode (--udp HOST:PORT): one media + RTCP socket pair per client. Exit status. */
+int perf_gen_udp(struct perf_gen_run *r);
+
+#endif

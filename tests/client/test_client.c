@@ -1,0 +1,793 @@
+/* Tests of the client library and shoal-client against a UDP peer on 127.0.0.1 that plays
+ * the server: it reassembles the RTP/JPEG it receives with shoal's own codec, decodes every
+ * frame with libjpeg-turbo, answers REGISTER with ASSIGN and frames with RESULT or DROP. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <turbojpeg.h>
+#include <unistd.h>
+
+#include "client/cl.h"
+#include "dataplane/dp_proto.h"
+#include "tests/harness.h"
+
+#define VTEST "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
+#define PEER_MAX_FRAMES 256
+#define PEER_BUF (DP_JPEG_HEADERS_MAX + (2u << 20))
+
+enum peer_answer { PEER_MIX, PEER_ALL_RESULTS };
+
+struct peer_frame {
+	uint32_t ts;
+	uint16_t w, h;     /* from the decoded JPEG */
+	uint16_t wire_w, wire_h; /* from the RFC 2435 header */
+	unsigned pkts;
+	uint32_t jpeg_bytes;
+	int decoded;
+};
+
+struct peer {
+	int rtp_fd, rtcp_fd;
+	uint16_t port;
+	atomic_int stop;
+	pthread_t thread;
+	/* behaviour */
+	enum peer_answer answer;
+	uint8_t served;
+	uint16_t assign_w, assign_h, variant;
+	uint32_t target;
+	unsigned ignore_registers; /* REGISTERs left unanswered at first */
+	/* what it saw */
+	unsigned registers, reports, byes, bad, incomplete;
+	struct dp_app_register reg;
+	uint32_t reg_ssrc, bye_ssrc;
+	struct dp_app_report report;
+	uint16_t rtp_src_port;
+	unsigned n_frames;
+	struct peer_frame frames[PEER_MAX_FRAMES];
+	/* reassembly of the current frame */
+	struct dp_jpeg_frame jf;
+	uint8_t *buf, *rgb;
+	int active;
+	uint32_t cur_ts;
+	unsigned cur_pkts;
+	tjhandle tj;
+};
+
+static void peer_send_app(struct peer *p, const struct sockaddr_in *to, const struct dp_app_msg *m)
+{
+	uint8_t buf[512];
+	ssize_t n = dp_app_build(buf, sizeof(buf), m);
+	if (n > 0)
+		sendto(p->rtcp_fd, buf, (size_t)n, 0, (const struct sockaddr *)to, sizeof(*to));
+	else
+		p->bad++;
+}
+
+static void peer_on_rtcp(struct peer *p, const uint8_t *buf, size_t len,
+			 const struct sockaddr_in *from)
+{
+	size_t off = 0;
+	struct dp_rtcp_pkt pk;
+	int rc;
+	while ((rc = dp_rtcp_next(buf, len, &off, &pk)) == 1) {
+		if (pk.pt == DP_RTCP_PT_BYE) {
+			struct dp_rtcp_bye b;
+			if (dp_rtcp_bye_parse(&pk, &b) == 0 && b.n_ssrc == 1) {
+				p->byes++;
+				p->bye_ssrc = b.ssrc[0];
+			} else {
+				p->bad++;
+			}
+			continue;
+		}
+		struct dp_app_msg m;
+		if (dp_app_parse(&pk, &m) != 0) {
+			p->bad++;
+			continue;
+		}
+		if (m.kind == DP_APP_REGISTER) {
+			if (p->registers++ < p->ignore_registers)
+				continue; /* not up yet */
+			p->reg = m.u.reg;
+			p->reg_ssrc = m.ssrc;
+			struct dp_app_msg a;
+			memset(&a, 0, sizeof(a));
+			a.kind = DP_APP_ASSIGN;
+			a.ssrc = m.ssrc;
+			a.u.assign.epoch = 1;
+			memcpy(a.u.assign.family, "nanodet", 7);
+			a.u.assign.variant = p->variant;
+			a.u.assign.width = p->assign_w;
+			a.u.assign.height = p->assign_h;
+			a.u.assign.fps_x100 = m.u.reg.fps_x100;
+			a.u.assign.target_bytes = p->target;
+			a.u.assign.format = DP_APP_FMT_JPEG;
+			a.u.assign.served = p->served;
+			a.u.assign.reason = p->served ? 0 : DP_APP_DROP_NOT_SERVED;
+			peer_send_app(p, from, &a);
+		} else if (m.kind == DP_APP_REPORT) {
+			p->reports++;
+			p->report = m.u.report;
+		} else {
+			p->bad++;
+		}
+	}
+	if (rc < 0)
+		p->bad++;
+}
+
+/* Frame i (in arrival order) of PEER_MIX: 0 RESULT, 1 DROP overload, 2 RESULT, 3 nothing. */
+static void peer_answer(struct peer *p, unsigned i, uint32_t ts, uint32_t ssrc,
+			const struct sockaddr_in *rtp_from)
+{
+	struct sockaddr_in to = *rtp_from;
+	to.sin_port = htons((uint16_t)(ntohs(rtp_from->sin_port) + 1));
+	struct dp_app_msg m;
+	memset(&m, 0, sizeof(m));
+	m.ssrc = ssrc;
+	unsigned k = p->answer == PEER_MIX ? i % 4 : 0;
+	if (k == 0 || k == 2) {
+		m.kind = DP_APP_RESULT;
+		m.u.result.rtp_ts = ts;
+		m.u.result.variant = p->variant;
+		m.u.result.server_us = 50;
+		m.u.result.n_det = 2;
+		m.u.result.det[0] = (struct dp_app_det){.cls = 0, .score = 60000, .x = 10, .y = 20,
+							.w = 30, .h = 40};
+		m.u.result.det[1] = (struct dp_app_det){.cls = 2, .score = 40000, .x = 1, .y = 2,
+							.w = 3, .h = 4};
+	} else if (k == 1) {
+		m.kind = DP_APP_DROP;
+		m.u.drop.rtp_ts = ts;
+		m.u.drop.reason = DP_APP_DROP_OVERLOAD;
+	} else {
+		return;
+	}
+	peer_send_app(p, &to, &m);
+}
+
+static void peer_finish_frame(struct peer *p, uint32_t ssrc, const struct sockaddr_in *from)
+{
+	p->active = 0;
+	if (p->n_frames >= PEER_MAX_FRAMES)
+		return;
+	struct peer_frame *f = &p->frames[p->n_frames];
+	*f = (struct peer_frame){.ts = p->cur_ts, .pkts = p->cur_pkts, .wire_w = p->jf.width,
+				 .wire_h = p->jf.height};
+	const uint8_t *jpg;
+	size_t len;
+	if (dp_jpeg_frame_finish(&p->jf, &jpg, &len) != 0) {
+		p->incomplete++;
+		return;
+	}
+	f->jpeg_bytes = (uint32_t)len;
+	int w, h, sub, cs;
+	if (tjDecompressHeader3(p->tj, jpg, len, &w, &h, &sub, &cs) == 0 && sub == TJSAMP_420 &&
+	    w <= 1024 && h <= 1024 &&
+	    tjDecompress2(p->tj, jpg, len, p->rgb, w, 0, h, TJPF_RGB, 0) == 0) {
+		f->w = (uint16_t)w;
+		f->h = (uint16_t)h;
+		f->decoded = 1;
+	}
+	peer_answer(p, p->n_frames, p->cur_ts, ssrc, from);
+	p->n_frames++;
+}
+
+static void peer_on_rtp(struct peer *p, const uint8_t *buf, size_t len,
+			const struct sockaddr_in *from)
+{
+	struct dp_rtp_hdr rh;
+	struct dp_jpeg_hdr jh;
+	if (dp_rtp_parse(buf, len, &rh) != 0 || rh.payload_type != DP_RTP_PT_JPEG ||
+	    dp_jpeg_parse(rh.payload, rh.payload_len, &jh) != 0) {
+		p->bad++;
+		return;
+	}
+	p->rtp_src_port = ntohs(from->sin_port);
+	if (p->active && rh.timestamp != p->cur_ts) {
+		p->incomplete++; /* a frame that never got its marker packet */
+		p->active = 0;
+	}
+	if (!p->active) {
+		dp_jpeg_frame_init(&p->jf, p->buf, PEER_BUF);
+		p->active = 1;
+		p->cur_ts = rh.timestamp;
+		p->cur_pkts = 0;
+	}
+	p->cur_pkts++;
+	if (dp_jpeg_frame_add(&p->jf, &jh, rh.marker) != 0) {
+		p->bad++;
+		return;
+	}
+	if (rh.marker)
+		peer_finish_frame(p, rh.ssrc, from);
+}
+
+static void *peer_main(void *arg)
+{
+	struct peer *p = arg;
+	static const size_t cap = 4096;
+	uint8_t *buf = malloc(cap);
+	while (buf && !atomic_load(&p->stop)) {
+		struct pollfd pf[2] = {{.fd = p->rtp_fd, .events = POLLIN},
+				       {.fd = p->rtcp_fd, .events = POLLIN}};
+		if (poll(pf, 2, 20) <= 0)
+			continue;
+		for (int k = 0; k < 2; k++) {
+			struct sockaddr_in from;
+			socklen_t fl = sizeof(from);
+			ssize_t n;
+			while ((n = recvfrom(pf[k].fd, buf, cap, MSG_DONTWAIT,
+					     (struct sockaddr *)&from, &fl)) >= 0) {
+				if (k == 0)
+					peer_on_rtp(p, buf, (size_t)n, &from);
+				else
+					peer_on_rtcp(p, buf, (size_t)n, &from);
+				fl = sizeof(from);
+			}
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+static int peer_start(struct peer *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->buf = malloc(PEER_BUF);
+	p->rgb = malloc(1024 * 1024 * 3);
+	p->tj = tjInitDecompress();
+	if (!p->buf || !p->rgb || !p->tj)
+		return -1;
+	p->served = 1;
+	p->assign_w = p->assign_h = p->variant = 256;
+	for (int attempt = 0; attempt < 64; attempt++) {
+		p->rtp_fd = socket(AF_INET, SOCK_DGRAM, 0);
+		p->rtcp_fd = socket(AF_INET, SOCK_DGRAM, 0);
+		struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		socklen_t al = sizeof(a);
+		if (bind(p->rtp_fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+		    getsockname(p->rtp_fd, (struct sockaddr *)&a, &al) == 0 &&
+		    !(ntohs(a.sin_port) & 1) && ntohs(a.sin_port) < 65534) {
+			p->port = ntohs(a.sin_port);
+			a.sin_port = htons((uint16_t)(p->port + 1));
+			if (bind(p->rtcp_fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
+				int sz = 8 << 20;
+				setsockopt(p->rtp_fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+				return 0;
+			}
+		}
+		close(p->rtp_fd);
+		close(p->rtcp_fd);
+	}
+	return -1;
+}
+
+static int peer_run(struct peer *p)
+{
+	return pthread_create(&p->thread, NULL, peer_main, p) == 0 ? 0 : -1;
+}
+
+static void peer_stop(struct peer *p)
+{
+	atomic_store(&p->stop, 1);
+	pthread_join(p->thread, NULL);
+	close(p->rtp_fd);
+	close(p->rtcp_fd);
+	free(p->buf);
+	free(p->rgb);
+	tjDestroy(p->tj);
+}
+
+/* Runs the library with the given extra options against the peer. */
+static int run_client(struct peer *p, const char *csv, const char *const *extra, size_t n_extra,
+		      struct cl_stats *st, char *summary, size_t cap)
+{
+	char server[32];
+	snprintf(server, sizeof(server), "127.0.0.1:%u", p->port);
+	const char *argv[32] = {"shoal-client", "--server", server};
+	int argc = 3;
+	if (csv) {
+		argv[argc++] = "--csv";
+		argv[argc++] = csv;
+	}
+	for (size_t i = 0; i < n_extra && argc < 31; i++)
+		argv[argc++] = extra[i];
+	struct cl_opts o;
+	char err[256];
+	if (cl_opts_parse(&o, argc, (char **)argv, err, sizeof(err)) != 0) {
+		fprintf(stderr, "options: %s\n", err);
+		return -1;
+	}
+	if (peer_run(p))
+		return -1;
+	struct cl_client *c = cl_client_create(&o);
+	if (!c)
+		return -1;
+	int rc = cl_client_run(c, NULL);
+	cl_client_stats(c, st);
+	cl_stats_format(st, summary, cap);
+	cl_client_destroy(c);
+	return rc;
+}
+
+static int read_lines(const char *path, char lines[][160], int max)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	int n = 0;
+	while (n < max && fgets(lines[n], 160, f))
+		lines[n][strcspn(lines[n], "\n")] = '\0', n++;
+	fclose(f);
+	return n;
+}
+
+/* CSV row -> its 11 comma-separated fields (empty ones included). */
+static int split_csv(char *line, char *fields[11])
+{
+	int n = 0;
+	char *s = line;
+	while (n < 11) {
+		fields[n++] = s;
+		char *c = strchr(s, ',');
+		if (!c)
+			break;
+		*c = '\0';
+		s = c + 1;
+	}
+	return n;
+}
+
+static int test_register_assign_resize_and_answers_in_csv(void)
+{
+	static struct peer p;
+	ST_CHECK_EQ(peer_start(&p), 0);
+	p.answer = PEER_MIX;
+	char csv[] = "/tmp/shoal-client-csv-XXXXXX";
+	int fd = mkstemp(csv);
+	ST_CHECK(fd >= 0);
+	close(fd);
+	const char *extra[] = {"--synthetic", "--fps", "50", "--frames", "24", "--ssrc",
+			       "c0ffee01", "--slo-ms", "500"};
+	struct cl_stats st;
+	char line[512];
+	int rc = run_client(&p, csv, extra, sizeof(extra) / sizeof(extra[0]), &st, line,
+			    sizeof(line));
+	peer_stop(&p);
+	ST_CHECK_EQ(rc, 0);
+	printf("%s\n", line);
+	/* REGISTER: our SSRC and ports, JPEG, the variants' squares and the sizes we send */
+	ST_CHECK(p.registers >= 1);
+	ST_CHECK_EQ(p.reg_ssrc, 0xc0ffee01);
+	ST_CHECK_EQ(p.reg.media_port, st.local_port);
+	ST_CHECK_EQ(p.rtp_src_port, st.local_port);
+	ST_CHECK_EQ(p.reg.formats, DP_APP_FMT_JPEG);
+	ST_CHECK_EQ(p.reg.slo_ms, 500);
+	ST_CHECK_EQ(p.reg.fps_x100, 5000);
+	int have128 = 0, have640 = 0, have320x240 = 0;
+	for (unsigned i = 0; i < p.reg.n_res; i++) {
+		have128 |= p.reg.res[i].width == 128 && p.reg.res[i].height == 128;
+		have640 |= p.reg.res[i].width == 640 && p.reg.res[i].height == 640;
+		have320x240 |= p.reg.res[i].width == 320 && p.reg.res[i].height == 240;
+	}
+	ST_CHECK(have128 && have640 && have320x240);
+	/* every frame arrived whole, decodes, and follows ASSIGN once it came */
+	ST_CHECK_EQ(p.incomplete, 0);
+	ST_CHECK_EQ(p.bad, 0);
+	ST_CHECK_EQ(p.n_frames, 24);
+	unsigned first_assigned = 24;
+	for (unsigned i = 0; i < p.n_frames; i++) {
+		const struct peer_frame *f = &p.frames[i];
+		ST_CHECK(f->decoded);
+		ST_CHECK_EQ(f->w, f->wire_w);
+		ST_CHECK_EQ(f->h, f->wire_h);
+		if (i) /* 90 kHz at 50 fps; a sender that fell behind skips whole slots */
+			ST_CHECK_EQ((f->ts - p.frames[i - 1].ts) % 1800, 0);
+		if (f->w == 256 && f->h == 256 && first_assigned == 24)
+			first_assigned = i;
+		if (i < first_assigned) {
+			ST_CHECK_EQ(f->w, 320);
+			ST_CHECK_EQ(f->h, 240);
+		} else {
+			ST_CHECK_EQ(f->w, 256);
+			ST_CHECK_EQ(f->h, 256);
+		}
+	}
+	ST_CHECK_EQ(p.frames[23].ts - p.frames[0].ts, (23 + st.skipped) * 1800);
+	ST_CHECK(first_assigned < 24); /* the ASSIGN took effect */
+	/* accounting: 0 and 2 mod 4 answered with RESULT, 1 with DROP, 3 never */
+	ST_CHECK_EQ(st.sent, 24);
+	ST_CHECK_EQ(st.results, 12);
+	ST_CHECK_EQ(st.drops, 6);
+	ST_CHECK_EQ(st.lost, 6);
+	ST_CHECK_EQ(st.drop_reasons[DP_APP_DROP_OVERLOAD], 6);
+	ST_CHECK_EQ(st.assigns, p.registers);
+	ST_CHECK_EQ(st.served, 1);
+	ST_CHECK_EQ(st.n_variants, 1);
+	ST_CHECK_EQ(st.variants[0].variant, 256);
+	ST_CHECK_EQ(st.variants[0].results, 12);
+	ST_CHECK(st.miss >= 0.5 - 1e-9); /* 12 of 24 never got a RESULT */
+	ST_CHECK(st.p50_ms <= st.p99_ms);
+	ST_CHECK(strstr(line, "client: ssrc=0xc0ffee01 sent=24 results=12 drops=6 lost=6 miss=") ==
+		 line);
+	ST_CHECK(strstr(line, " variants=256:12") != NULL);
+	/* the last REPORT and BYE */
+	ST_CHECK(p.reports >= 1);
+	ST_CHECK_EQ(p.report.frames_sent, 24);
+	ST_CHECK_EQ(p.report.results_rcvd, 12);
+	ST_CHECK(p.report.rtt_us > 0 && p.report.bw_kbps > 0); /* estimated from the RESULTs */
+	ST_CHECK_EQ(p.byes, 1);
+	ST_CHECK_EQ(p.bye_ssrc, 0xc0ffee01);
+	/* the CSV: a header and one row per frame in order */
+	static char lines[64][160];
+	int n = read_lines(csv, lines, 64);
+	unlink(csv);
+	ST_CHECK_EQ(n, 25);
+	ST_CHECK(strcmp(lines[0], "frame,rtp_ts,send_ms,status,reason,latency_ms,variant,n_det,"
+				  "width,height,bytes") == 0);
+	double prev_ms = -1;
+	for (int i = 1; i < n; i++) {
+		char *f[11];
+		ST_CHECK_EQ(split_csv(lines[i], f), 11);
+		const struct peer_frame *pf = &p.frames[i - 1];
+		ST_CHECK_EQ(strtoul(f[0], NULL, 10), (unsigned long)(i - 1));
+		ST_CHECK_EQ(strtoul(f[1], NULL, 10), pf->ts);
+		double send_ms = strtod(f[2], NULL);
+		ST_CHECK(send_ms > prev_ms);
+		prev_ms = send_ms;
+		ST_CHECK_EQ(strtoul(f[8], NULL, 10), pf->w);
+		ST_CHECK_EQ(strtoul(f[9], NULL, 10), pf->h);
+		ST_CHECK(strtoul(f[10], NULL, 10) > 0);
+		switch ((i - 1) % 4) {
+		case 0:
+		case 2:
+			ST_CHECK(strcmp(f[3], "result") == 0 && strcmp(f[4], "") == 0);
+			ST_CHECK(strtod(f[5], NULL) > 0);
+			ST_CHECK(strcmp(f[6], "256") == 0 && strcmp(f[7], "2") == 0);
+			break;
+		case 1:
+			ST_CHECK(strcmp(f[3], "drop") == 0 && strcmp(f[4], "overload") == 0);
+			ST_CHECK(strcmp(f[6], "") == 0);
+			break;
+		default:
+			ST_CHECK(strcmp(f[3], "lost") == 0 && strcmp(f[5], "") == 0);
+		}
+	}
+	return ST_PASS;
+}
+
+static int test_target_bytes_steers_jpeg_size(void)
+{
+	static struct peer p;
+	ST_CHECK_EQ(peer_start(&p), 0);
+	p.answer = PEER_ALL_RESULTS;
+	p.assign_w = p.assign_h = p.variant = 320;
+	p.target = 6000;
+	const char *extra[] = {"--synthetic", "--fps", "100", "--frames", "60", "--bw-kbps",
+			       "12345"};
+	struct cl_stats st;
+	char line[512];
+	int rc = run_client(&p, NULL, extra, 7, &st, line, sizeof(line));
+	peer_stop(&p);
+	ST_CHECK_EQ(rc, 0);
+	ST_CHECK_EQ(p.report.bw_kbps, 12345); /* the fixed value, not the estimate */
+	ST_CHECK_EQ(p.n_frames, 60);
+	ST_CHECK_EQ(st.results, 60);
+	ST_CHECK_EQ(st.lost, 0);
+	ST_CHECK_EQ(st.target_bytes, 6000);
+	/* 320x320 at quality 75 is larger than 6000 bytes, at 20 smaller */
+	ST_CHECK(st.quality < 75 && st.quality > 20);
+	unsigned first = p.frames[0].jpeg_bytes, last = 0;
+	for (unsigned i = 50; i < 60; i++) {
+		ST_CHECK(p.frames[i].decoded);
+		last += p.frames[i].jpeg_bytes;
+	}
+	last /= 10;
+	printf("first %u bytes (320x240 q75), last ten %u bytes on average, quality %d\n", first,
+	       last, st.quality);
+	ST_CHECK(last > 6000 * 8 / 10 && last < 6000 * 12 / 10);
+	return ST_PASS;
+}
+
+static int test_not_served_sends_smallest_resolution(void)
+{
+	static struct peer p;
+	ST_CHECK_EQ(peer_start(&p), 0);
+	p.answer = PEER_ALL_RESULTS;
+	p.served = 0;
+	p.assign_w = p.assign_h = 0;
+	const char *extra[] = {"--synthetic", "--fps", "50", "--frames", "20"};
+	struct cl_stats st;
+	char line[512];
+	int rc = run_client(&p, NULL, extra, 5, &st, line, sizeof(line));
+	peer_stop(&p);
+	ST_CHECK_EQ(rc, 0);
+	ST_CHECK_EQ(st.served, 0);
+	ST_CHECK_EQ(p.n_frames, 20);
+	ST_CHECK(p.frames[0].w == 320 && p.frames[0].h == 240);
+	ST_CHECK(p.frames[19].decoded);
+	ST_CHECK(p.frames[19].w == 128 && p.frames[19].h == 128);
+	return ST_PASS;
+}
+
+static int test_register_repeated_until_assign(void)
+{
+	static struct peer p;
+	ST_CHECK_EQ(peer_start(&p), 0);
+	p.answer = PEER_ALL_RESULTS;
+	p.ignore_registers = 1;
+	const char *extra[] = {"--synthetic", "--fps", "10", "--duration", "3"};
+	struct cl_stats st;
+	char line[512];
+	int rc = run_client(&p, NULL, extra, 5, &st, line, sizeof(line));
+	peer_stop(&p);
+	ST_CHECK_EQ(rc, 0);
+	ST_CHECK(p.registers >= 2); /* repeated after 2 s, answered the second time */
+	ST_CHECK_EQ(st.assigns, p.registers - 1);
+	ST_CHECK_EQ(st.served, 1);
+	ST_CHECK(p.n_frames >= 25);
+	ST_CHECK(p.frames[0].w == 320 && p.frames[0].h == 240);
+	ST_CHECK(p.frames[p.n_frames - 1].w == 256 && p.frames[p.n_frames - 1].h == 256);
+	ST_CHECK_EQ(st.results, p.n_frames);
+	return ST_PASS;
+}
+
+/* mean and spread of a Y plane */
+static double y_spread(const uint8_t *y, size_t n, double *mean)
+{
+	double s = 0, s2 = 0;
+	for (size_t i = 0; i < n; i++) {
+		s += y[i];
+		s2 += (double)y[i] * y[i];
+	}
+	*mean = s / (double)n;
+	return s2 / (double)n - *mean * *mean;
+}
+
+static int test_video_file_decodes_and_resizes(void)
+{
+	ST_SKIP_IF(access(VTEST, R_OK) != 0, VTEST " absent (opencv-doc, scripts/setup.sh)");
+	struct cl_video *v = cl_video_open(VTEST, 0);
+	ST_CHECK(v != NULL);
+	unsigned w, h;
+	cl_video_size(v, &w, &h);
+	ST_CHECK_EQ(w, 768);
+	ST_CHECK_EQ(h, 576);
+	static uint8_t a[320 * 240 * 3 / 2], b[256 * 256 * 3 / 2], a2[320 * 240 * 3 / 2];
+	ST_CHECK_EQ(cl_video_next(v, 320, 240, a), 0);
+	ST_CHECK_EQ(cl_video_next(v, 256, 256, b), 0);
+	for (int i = 0; i < 8; i++)
+		ST_CHECK_EQ(cl_video_next(v, 320, 240, a2), 0);
+	ST_CHECK_EQ(cl_video_frames(v), 10);
+	ST_CHECK_EQ(cl_video_next(v, 321, 240, a2), -EINVAL);
+	cl_video_destroy(v);
+	double ma, mb;
+	ST_CHECK(y_spread(a, 320 * 240, &ma) > 100); /* a real street scene, not a flat fill */
+	ST_CHECK(y_spread(b, 256 * 256, &mb) > 100);
+	ST_CHECK(ma > 40 && ma < 220 && mb > 40 && mb < 220);
+	ST_CHECK(fabs(ma - mb) < 10); /* same picture at another size */
+	ST_CHECK(memcmp(a, a2, sizeof(a)) != 0); /* people walk */
+	/* and through the whole client */
+	static struct peer p;
+	ST_CHECK_EQ(peer_start(&p), 0);
+	p.answer = PEER_ALL_RESULTS;
+	p.assign_w = 416;
+	p.assign_h = 320;
+	p.variant = 416;
+	const char *extra[] = {"--video", VTEST, "--fps", "50", "--frames", "10"};
+	struct cl_stats st;
+	char line[512];
+	int rc = run_client(&p, NULL, extra, 6, &st, line, sizeof(line));
+	peer_stop(&p);
+	ST_CHECK_EQ(rc, 0);
+	ST_CHECK_EQ(p.n_frames, 10);
+	ST_CHECK_EQ(st.results, 10);
+	ST_CHECK(p.frames[9].decoded && p.frames[9].w == 416 && p.frames[9].h == 320);
+	ST_CHECK(strstr(line, "variants=416:10") != NULL);
+	return ST_PASS;
+}
+
+/* Runs a command line through /bin/sh; returns its exit status, stdout/stderr in files. */
+static int sh(const char *cmd)
+{
+	int rc = system(cmd);
+	return rc == -1 || !WIFEXITED(rc) ? -1 : WEXITSTATUS(rc);
+}
+
+static int count_lines(const char *path, char *first, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	int n = 0;
+	char buf[1024];
+	while (fgets(buf, sizeof(buf), f)) {
+		if (!n && first) {
+			size_t k = strlen(buf) < cap - 1 ? strlen(buf) : cap - 1;
+			memcpy(first, buf, k);
+			first[k] = '\0';
+		}
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+static int test_video_loop_rewinds_at_end(void)
+{
+	ST_SKIP_IF(sh("command -v ffmpeg >/dev/null") != 0, "ffmpeg absent");
+	char path[] = "/tmp/shoal-client-loop-XXXXXX.avi";
+	int fd = mkstemps(path, 4);
+	ST_CHECK(fd >= 0);
+	close(fd);
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd),
+		 "ffmpeg -loglevel error -y -f lavfi -i testsrc=size=160x120:rate=10 -frames:v 5 "
+		 "-c:v mjpeg %s",
+		 path);
+	ST_CHECK_EQ(sh(cmd), 0);
+	static uint8_t y[64 * 48 * 3 / 2];
+	struct cl_video *v = cl_video_open(path, 0);
+	ST_CHECK(v != NULL);
+	for (int i = 0; i < 5; i++)
+		ST_CHECK_EQ(cl_video_next(v, 64, 48, y), 0);
+	ST_CHECK_EQ(cl_video_next(v, 64, 48, y), -ENODATA);
+	cl_video_destroy(v);
+	v = cl_video_open(path, 1);
+	ST_CHECK(v != NULL);
+	for (int i = 0; i < 12; i++)
+		ST_CHECK_EQ(cl_video_next(v, 64, 48, y), 0);
+	ST_CHECK_EQ(cl_video_frames(v), 12);
+	cl_video_destroy(v);
+	unlink(path);
+	ST_CHECK(cl_video_open("/nonexistent/video.avi", 0) == NULL);
+	return ST_PASS;
+}
+
+static int test_options_parse_and_refuse(void)
+{
+	struct cl_opts o;
+	char err[256];
+	const char *good[] = {"x", "--server", "10.0.0.1:5004", "--synthetic", "--fps", "15",
+			      "--width", "640", "--height", "480", "--payload", "1400", "--ssrc",
+			      "0xdeadbeef", "--bw-kbps", "20000", "--local-port", "6000",
+			      "--duration", "2.5", "--progress"};
+	ST_CHECK_EQ(cl_opts_parse(&o, 21, (char **)good, err, sizeof(err)), 0);
+	ST_CHECK(o.synthetic && o.fps == 15 && o.width == 640 && o.height == 480);
+	ST_CHECK(o.payload == 1400 && o.have_ssrc && o.ssrc == 0xdeadbeef && o.bw_kbps == 20000);
+	ST_CHECK(o.local_port == 6000 && o.duration_s == 2.5 && o.progress && o.slo_ms == 100);
+	const char *help[] = {"x", "--help"};
+	ST_CHECK_EQ(cl_opts_parse(&o, 2, (char **)help, err, sizeof(err)), 1);
+	static const char *const bad[][4] = {
+		{"--server", "10.0.0.1", "--synthetic", NULL},      /* no port */
+		{"--server", "10.0.0.1:5004", NULL, NULL},          /* no source */
+		{"--synthetic", NULL, NULL, NULL},                  /* no server */
+		{"--server", "10.0.0.1:5004", "--synthetic", "--loop"},
+		{"--server", "10.0.0.1:5004", "--synthetic", "--fps=0"},
+		{"--server", "10.0.0.1:5004", "--synthetic", "--width=100"}, /* not a multiple of 8 */
+		{"--server", "10.0.0.1:5004", "--synthetic", "--local-port=6001"},
+		{"--server", "10.0.0.1:5004", "--synthetic", "--payload=100"},
+		{"--server", "10.0.0.1:5004", "--synthetic", "--ssrc=xyz"},
+		{"--server", "10.0.0.1:5004", "--synthetic", "--nope"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *argv[6] = {"x"};
+		int argc = 1;
+		for (int k = 0; k < 4 && bad[i][k]; k++)
+			argv[argc++] = bad[i][k];
+		err[0] = '\0';
+		ST_CHECK_EQ(cl_opts_parse(&o, argc, (char **)argv, err, sizeof(err)), -EINVAL);
+		ST_CHECK(err[0] != '\0' && strchr(err, '\n') == NULL);
+	}
+	return ST_PASS;
+}
+
+static int test_bad_flags_exit_2_with_one_line(void)
+{
+	const char *exe = getenv("SHOAL_CLIENT");
+	ST_SKIP_IF(!exe, "SHOAL_CLIENT not set (run through meson test)");
+	static const char *const args[] = {
+		"--bogus",
+		"--server 127.0.0.1:5004",
+		"--server 127.0.0.1 --synthetic",
+		"--server 127.0.0.1:5004 --synthetic --fps abc",
+		"--server 127.0.0.1:5004 --synthetic --payload",
+		"--server 127.0.0.1:5004 --synthetic extra",
+	};
+	char err[] = "/tmp/shoal-client-err-XXXXXX";
+	int fd = mkstemp(err);
+	ST_CHECK(fd >= 0);
+	close(fd);
+	for (size_t i = 0; i < sizeof(args) / sizeof(args[0]); i++) {
+		char cmd[1024], first[256];
+		snprintf(cmd, sizeof(cmd), "%s %s >/dev/null 2>%s", exe, args[i], err);
+		ST_CHECK_EQ(sh(cmd), 2);
+		ST_CHECK_EQ(count_lines(err, first, sizeof(first)), 1);
+		ST_CHECK(strncmp(first, "shoal-client: ", 14) == 0);
+	}
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "%s --help >%s", exe, err);
+	ST_CHECK_EQ(sh(cmd), 0);
+	ST_CHECK(count_lines(err, NULL, 0) > 10);
+	unlink(err);
+	return ST_PASS;
+}
+
+static int test_sigterm_stops_and_prints_summary(void)
+{
+	const char *exe = getenv("SHOAL_CLIENT");
+	ST_SKIP_IF(!exe, "SHOAL_CLIENT not set (run through meson test)");
+	static struct peer p; /* a port nobody answers on */
+	ST_CHECK_EQ(peer_start(&p), 0);
+	char out[] = "/tmp/shoal-client-out-XXXXXX";
+	int fd = mkstemp(out);
+	ST_CHECK(fd >= 0);
+	char server[32];
+	snprintf(server, sizeof(server), "127.0.0.1:%u", p.port);
+	pid_t pid = fork();
+	ST_CHECK(pid >= 0);
+	if (pid == 0) {
+		dup2(fd, 1);
+		execl(exe, exe, "--server", server, "--synthetic", "--fps", "30", (char *)NULL);
+		_exit(127);
+	}
+	close(fd);
+	/* wait until it has streamed a few frames, then stop it */
+	uint8_t buf[2048];
+	unsigned got = 0;
+	while (got < 20) {
+		struct pollfd pf = {.fd = p.rtp_fd, .events = POLLIN};
+		if (poll(&pf, 1, 5000) <= 0)
+			break;
+		if (recv(p.rtp_fd, buf, sizeof(buf), 0) > 0)
+			got++;
+	}
+	kill(pid, SIGTERM);
+	int status;
+	ST_CHECK_EQ(waitpid(pid, &status, 0), pid);
+	atomic_store(&p.stop, 1);
+	close(p.rtp_fd);
+	close(p.rtcp_fd);
+	free(p.buf);
+	free(p.rgb);
+	tjDestroy(p.tj);
+	ST_CHECK_EQ(got, 20);
+	ST_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	char first[512];
+	ST_CHECK_EQ(count_lines(out, first, sizeof(first)), 1);
+	unlink(out);
+	ST_CHECK(strncmp(first, "client: ssrc=0x", 15) == 0);
+	ST_CHECK(strstr(first, " sent=") && strstr(first, " results=0 drops=0 lost="));
+	ST_CHECK(strstr(first, " sent=0 ") == NULL);
+	return ST_PASS;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct st_case cases[] = {
+		{"test_register_assign_resize_and_answers_in_csv",
+		 test_register_assign_resize_and_answers_in_csv},
+		{"test_target_bytes_steers_jpeg_size", test_target_bytes_steers_jpeg_size},
+		{"test_register_repeated_until_assign", test_register_repeated_until_assign},
+		{"test_not_served_sends_smallest_resolution",
+		 test_not_served_sends_smallest_resolution},
+		{"test_video_file_decodes_and_resizes", test_video_file_decodes_and_resizes},
+		{"test_video_loop_rewinds_at_end", test_video_loop_rewinds_at_end},
+		{"test_options_parse_and_refuse", test_options_parse_and_refuse},
+		{"test_bad_flags_exit_2_with_one_line", test_bad_flags_exit_2_with_one_line},
+		{"test_sigterm_stops_and_prints_summary", test_sigterm_stops_and_prints_summary},
+	};
+	return st_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
+}
