@@ -11,6 +11,9 @@
 #   gpu-infer  CUDA backend fps, staged frame to detections, vs PyTorch eager/CUDA graphs (GPU)
 #   cpu-infer  CPU backend fps of NanoDet-m at 320/416, batch 1/8, vs onnxruntime (same threads,
 #           same run; --threads N, default all cores)
+#   e2e     largest number of clients at 15 fps / 150 ms SLO that shoal-server serves with an
+#           SLO miss rate <= 1% (shoal-gen clients in a namespace), vs the backend's raw
+#           throughput in the same run (root)
 # Figures and the machines they ran on are kept in perf/RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,6 +68,9 @@ gpu-infer)
 	;;
 cpu-infer)
 	BUILD=$build exec scripts/bench-cpu-infer.sh "$@"
+	;;
+e2e)
+	SHOAL_BENCH_BUILD=$build exec scripts/bench-e2e.sh "$@"
 	;;
 *)
 	echo "bench.sh: unknown benchmark '$name'" >&2; usage >&2; exit 2 ;;
