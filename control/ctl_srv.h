@@ -14,6 +14,13 @@
 #define SRV_NAME "shoal-server"
 #define SRV_BURST 32
 
+enum srv_policy {
+	SRV_POLICY_ADAPTIVE = 0,  /* the collective scheduler (ctl_sched_solve) */
+	SRV_POLICY_STATIC_SMALL,  /* baselines: one fixed variant for everyone */
+	SRV_POLICY_STATIC_MID,
+	SRV_POLICY_STATIC_LARGE,
+};
+
 struct srv_opts {
 	char config[256];
 	char gpu_pci[32]; /* PCI bus id of the GPU, "" when not given */
@@ -33,6 +40,7 @@ struct srv_opts {
 	char metrics[64];      /* ADDR:PORT, or "off" */
 	unsigned threads, instances, max_batch, max_variants, poll_idle_us;
 	int exec_cpu;          /* -1: unpinned */
+	int policy;            /* enum srv_policy */
 	double overhead_ms, period_ms, score_min, guard_ms;
 };
 

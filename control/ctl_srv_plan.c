@@ -117,6 +117,53 @@ static double srv_exec_ratio(const struct srv_serve *sv, int n_inst)
 	return den > 0 ? num / den : 1.0;
 }
 
+/* A static policy (a baseline for experiments): every instance runs one fixed variant
+ * (the smallest, the middle or the largest of the profile) and every client is served,
+ * spread over the instances; no admission, no resolution choice by the server (ASSIGN names
+ * the variant's size; a client may still pick a smaller resolution for its bandwidth). The
+ * batch of an instance is the smallest whose profiled throughput covers its clients' fps. */
+static int srv_static_plan(struct srv *s, int n, struct ctl_decision *d)
+{
+	struct srv_serve *sv = s->sv;
+	const struct ctl_profile *p = &sv->scaled;
+	int m = s->o.policy == SRV_POLICY_STATIC_SMALL ? 0
+		: s->o.policy == SRV_POLICY_STATIC_MID ? p->n_variants / 2
+						       : p->n_variants - 1;
+	int k = sv->prm.n_slots;
+	if (k > d->cap_slots || n > d->cap_clients)
+		return -EINVAL;
+	d->n_slots = k;
+	d->n_clients = n;
+	for (int j = 0; j < k; j++)
+		d->slots[j] = (struct ctl_slot_assign){.variant = m, .batch = 1};
+	double value = 0, total = 0;
+	for (int i = 0; i < n; i++) {
+		int j = i % k;
+		d->slots[j].n_clients++;
+		d->slots[j].load_fps += sv->cl[i].fps;
+		d->clients[i] = (struct ctl_client_assign){
+			.id = sv->cl[i].id, .reason = CTL_REASON_SERVED, .slot = j, .variant = m,
+			.size = p->v[m].size, .frame_bytes = p->v[m].frame_bytes,
+			.budget_ms = sv->cl[i].slo_ms};
+		value += p->v[m].accuracy * sv->cl[i].fps;
+		total += sv->cl[i].fps;
+	}
+	for (int j = 0; j < k; j++) {
+		struct ctl_slot_assign *sl = &d->slots[j];
+		int b = 1;
+		while (b < sv->prm.max_batch && b * 1000.0 / p->v[m].lat_ms[b - 1] < sl->load_fps)
+			b++;
+		sl->batch = b;
+		sl->thr_fps = b * 1000.0 / p->v[m].lat_ms[b - 1];
+	}
+	d->value = d->init_value = value;
+	d->served_fps = d->total_fps = total;
+	d->objective = total > 0 ? value / total : 0;
+	d->evaluations = 0;
+	d->exhaustive = 1;
+	return 0;
+}
+
 int srv_control_plan(struct srv *s, double now_ms, int first)
 {
 	struct srv_serve *sv = s->sv;
@@ -130,7 +177,9 @@ int srv_control_plan(struct srv *s, double now_ms, int first)
 	const struct ctl_decision *prev = sv->last < 0 ? NULL : sv->dec[sv->last];
 	int n = first ? 0 : (int)sv->n_reg;
 	uint64_t t0 = dp_now_ns();
-	int rc = ctl_sched_solve(sv->sched, &sv->scaled, sv->cl, n, &sv->prm, prev, sv->dec[idx]);
+	int rc = s->o.policy == SRV_POLICY_ADAPTIVE
+			 ? ctl_sched_solve(sv->sched, &sv->scaled, sv->cl, n, &sv->prm, prev, sv->dec[idx])
+			 : srv_static_plan(s, n, sv->dec[idx]);
 	double ms = (double)(dp_now_ns() - t0) * 1e-6;
 	if (rc != 0) {
 		sv->plan_errors++;
@@ -139,8 +188,9 @@ int srv_control_plan(struct srv *s, double now_ms, int first)
 	sv->solve_ms_last = ms;
 	if (ms > sv->solve_ms_max)
 		sv->solve_ms_max = ms;
-	if (first) /* no client yet: start every instance at the cheapest variant, so the first
-		    * frames (routed before their client is planned) are served quickly */
+	if (first && s->o.policy == SRV_POLICY_ADAPTIVE) /* no client yet: start every instance
+		    * at the cheapest variant, so the first frames (routed before their client is
+		    * planned) are served quickly */
 		for (int k = 0; k < sv->dec[idx]->n_slots; k++)
 			sv->dec[idx]->slots[k].variant = 0;
 	memcpy(sv->plan_keys, sv->keys_now, (size_t)n * sizeof(*sv->plan_keys));

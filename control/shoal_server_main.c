@@ -85,6 +85,10 @@ static const char srv_usage[] =
 	"                         of $SHOAL_PROFILE_ROOT)\n"
 	"  --backend B            auto, cpu or cuda (default auto: cuda when a device is usable)\n"
 	"  --threads N            CPU backend threads (default 1)\n"
+	"  --policy P             adaptive (default: the collective scheduler), or a static\n"
+	"                         baseline: static-small, static-mid, static-large (every\n"
+	"                         instance at the profile's smallest / middle / largest\n"
+	"                         variant, every client served, no admission)\n"
 	"  --instances N          model instances (the scheduler's execution slots) sharing the\n"
 	"                         device, time-sliced earliest-deadline-first (default 2)\n"
 	"  --max-batch N          largest batch an instance runs (default 8)\n"
@@ -120,7 +124,7 @@ enum srv_opt_id {
 	SRV_O_SINK, SRV_O_GPU_PCI, SRV_O_DECODE_WORKERS, SRV_O_MODEL, SRV_O_MODEL_FILE,
 	SRV_O_PROFILE, SRV_O_BACKEND, SRV_O_THREADS, SRV_O_INSTANCES, SRV_O_MAX_BATCH,
 	SRV_O_MAX_VARIANTS, SRV_O_OVERHEAD_MS, SRV_O_PERIOD_MS, SRV_O_SCORE_MIN, SRV_O_EXEC_CPU,
-	SRV_O_POLL_IDLE_US, SRV_O_METRICS, SRV_O_IDLE_TIMEOUT, SRV_O_GUARD_MS,
+	SRV_O_POLL_IDLE_US, SRV_O_METRICS, SRV_O_IDLE_TIMEOUT, SRV_O_GUARD_MS, SRV_O_POLICY,
 };
 
 struct srv_opt {
@@ -148,6 +152,7 @@ static const struct srv_opt srv_opt_table[] = {
 	{"score-min", SRV_O_SCORE_MIN, 1},   {"exec-cpu", SRV_O_EXEC_CPU, 1},
 	{"poll-idle-us", SRV_O_POLL_IDLE_US, 1}, {"metrics", SRV_O_METRICS, 1},
 	{"idle-timeout", SRV_O_IDLE_TIMEOUT, 1}, {"guard-ms", SRV_O_GUARD_MS, 1},
+	{"policy", SRV_O_POLICY, 1},
 };
 
 static void srv_opts_defaults(struct srv_opts *o)
@@ -396,6 +401,18 @@ static int srv_opt_apply(struct srv_opts *o, const struct srv_opt *opt, const ch
 			o->exec_cpu = (int)c;
 		break;
 	}
+	case SRV_O_POLICY:
+		if (!strcmp(val, "adaptive"))
+			o->policy = SRV_POLICY_ADAPTIVE;
+		else if (!strcmp(val, "static-small"))
+			o->policy = SRV_POLICY_STATIC_SMALL;
+		else if (!strcmp(val, "static-mid"))
+			o->policy = SRV_POLICY_STATIC_MID;
+		else if (!strcmp(val, "static-large"))
+			o->policy = SRV_POLICY_STATIC_LARGE;
+		else
+			what = "is not a policy (adaptive, static-small, static-mid, static-large)";
+		break;
 	case SRV_O_GUARD_MS:
 		if (srv_parse_double(val, 0, 1000, &o->guard_ms))
 			what = "is not a time in ms (0-1000)";
@@ -919,8 +936,11 @@ int main(int argc, char **argv)
 	if (s.o.sink)
 		printf("ready: mode=sink (measurement: frames released unprocessed, empty RESULTs) ");
 	else
-		printf("ready: mode=serve model=%s backend=%s instances=%u max_batch=%u "
-		       "metrics=%.*s:%u ", s.o.model, srv_serve_backend(&s), s.o.instances,
+		printf("ready: mode=serve policy=%s model=%s backend=%s instances=%u max_batch=%u "
+		       "metrics=%.*s:%u ",
+		       (const char *[]){"adaptive", "static-small", "static-mid",
+					"static-large"}[s.o.policy],
+		       s.o.model, srv_serve_backend(&s), s.o.instances,
 		       s.o.max_batch, (int)(strrchr(s.o.metrics, ':') ? strrchr(s.o.metrics, ':') -
 					     s.o.metrics : (long)strlen(s.o.metrics)),
 		       s.o.metrics, srv_serve_metrics_port(&s));

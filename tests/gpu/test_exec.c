@@ -2,7 +2,9 @@
  * (Conv 3x3 + Relu, dynamic batch and size): one completion per frame, batching, deadline
  * triggers, lazy drop, EDF between instances, variant preparation, the correction ratio,
  * shutdown and configuration checks. Most cases drive a frozen test clock (cfg.now_ns) so
- * that what runs when depends only on the clock the test sets. */
+ * that what runs when depends only on the clock the test sets. A scripted backend (batches
+ * take a chosen time on that clock, one size's preparation held until released) covers
+ * asynchronous preparation and the 95th-percentile correction ratio. */
 #include <errno.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -845,6 +847,291 @@ static int test_exec_bad_config_refused_with_reason(void)
 	return ST_PASS;
 }
 
+/* ---- a scripted backend: batches take the time the test chooses on the test clock, and the
+ * preparation of one chosen size waits until the test lets it finish --------------------------- */
+
+static _Atomic uint64_t script_batch_ns; /* each batch advances fake_now by this much */
+static _Atomic int script_gate_size;     /* preparing this size waits for script_gate_open */
+static _Atomic int script_gate_open, script_gate_waiting;
+
+struct script_var {
+	int size;
+};
+
+static void script_destroy(void *be) { (void)be; }
+static void *script_family_load(void *be, const struct mdl_graph *g, char *err, size_t len)
+{
+	(void)be, (void)g, (void)err, (void)len;
+	static int fam;
+	return &fam;
+}
+static void script_family_close(void *fam) { (void)fam; }
+static void *script_variant_prepare(void *fam, const struct mdl_shape *inputs, char *err,
+				    size_t len)
+{
+	(void)fam, (void)err, (void)len;
+	struct script_var *v = calloc(1, sizeof *v);
+	if (!v)
+		return NULL;
+	v->size = (int)inputs[0].d[2];
+	if (v->size == atomic_load(&script_gate_size)) {
+		atomic_store(&script_gate_waiting, 1);
+		while (!atomic_load(&script_gate_open))
+			sleep_ms(1);
+	}
+	return v;
+}
+static void script_variant_close(void *var) { free(var); }
+static float *script_variant_input(void *var, int idx)
+{
+	(void)var, (void)idx;
+	return NULL;
+}
+static int script_variant_submit(void *var, int batch)
+{
+	(void)var, (void)batch;
+	atomic_fetch_add(&fake_now, atomic_load(&script_batch_ns));
+	return 0;
+}
+static int script_variant_poll(void *var)
+{
+	(void)var;
+	return 1;
+}
+static const float *script_variant_output(void *var, int idx, struct mdl_shape *shape)
+{
+	(void)var, (void)idx, (void)shape;
+	return NULL;
+}
+static int script_variant_input_image(void *var, int item, const struct gpu_image *img,
+				      const struct gpu_norm *norm)
+{
+	(void)var, (void)item, (void)img, (void)norm;
+	return 0;
+}
+
+static const struct gpu_backend_ops script_ops = {
+	.name = "script",
+	.destroy = script_destroy,
+	.family_load = script_family_load,
+	.family_close = script_family_close,
+	.variant_prepare = script_variant_prepare,
+	.variant_close = script_variant_close,
+	.variant_input = script_variant_input,
+	.variant_submit = script_variant_submit,
+	.variant_poll = script_variant_poll,
+	.variant_output = script_variant_output,
+	.variant_input_image = script_variant_input_image,
+};
+
+/* fx with its backend and family replaced by the scripted ones (graph kept for its name). */
+static int fix_open_script(struct fix *fx)
+{
+	struct fix real;
+	if (fix_open(&real) != ST_PASS)
+		return ST_FAIL;
+	gpu_family_close(real.fam);
+	gpu_backend_destroy(real.be);
+	memset(fx, 0, sizeof *fx);
+	fx->g = real.g;
+	fx->be = gpu_backend_create(&script_ops, NULL);
+	char err[256] = "";
+	if (fx->be)
+		fx->fam = gpu_family_load(fx->be, fx->g, err, sizeof err);
+	if (!fx->fam) {
+		fprintf(stderr, "fixture: scripted backend: %s\n", err);
+		return ST_FAIL;
+	}
+	atomic_store(&script_batch_ns, 0);
+	atomic_store(&script_gate_size, 0);
+	atomic_store(&script_gate_open, 0);
+	atomic_store(&script_gate_waiting, 0);
+	return ST_PASS;
+}
+
+/* With prepare_async, instance 0 keeps being served while the variant instance 1 asked for
+ * is being prepared (held back here until the test lets it finish); then instance 1
+ * switches to it and runs its frame at the new size. */
+static int test_exec_async_prepare_keeps_serving(void)
+{
+	struct fix fx;
+	ST_CHECK_EQ(fix_open_script(&fx), ST_PASS);
+	struct gpu_exec_config c;
+	config(&c, &fx, 1);
+	c.n_instances = 2;
+	c.prepare_async = 1;
+	char err[256] = "";
+	struct gpu_exec *ex = gpu_exec_create(&c, err, sizeof err);
+	ST_CHECK(ex != NULL);
+	ST_CHECK(serve(ex, 0, 32, 1));
+	atomic_store(&script_gate_size, 1024);
+	ST_CHECK_EQ(gpu_exec_instance_set(ex, 1, 1024, 1), 0);
+	for (int k = 0; k < 20000 && !atomic_load(&script_gate_waiting); k++)
+		sleep_ms(1);
+	ST_CHECK(atomic_load(&script_gate_waiting)); /* the preparation has started */
+	ST_CHECK_EQ(submit(ex, 1, 100, T0 + 1000 * MS), 0); /* waits for its variant */
+	/* frames of instance 0 run one by one while the preparation is held */
+	for (int u = 0; u < 10; u++) {
+		ST_CHECK_EQ(submit(ex, 0, (uint64_t)u, T0 + 1000 * MS), 0);
+		ST_CHECK(wait_done(u + 1));
+		ST_CHECK_EQ(recs[u].status, GPU_EXEC_DONE);
+		ST_CHECK_EQ(recs[u].size, 32);
+		ST_CHECK_EQ(gpu_exec_ready(ex, 1024), 0);
+	}
+	ST_CHECK_EQ(atomic_load(&recs[100].count), 0);
+	struct gpu_exec_instance_stats s;
+	ST_CHECK_EQ(gpu_exec_instance_stats(ex, 1, &s), 0);
+	ST_CHECK_EQ(s.size, 0);
+	ST_CHECK_EQ(s.queued, 1);
+	ST_CHECK_EQ(gpu_exec_instance_stats(ex, 0, &s), 0);
+	ST_CHECK_EQ(s.frames_done, 10);
+	/* let it finish: the switch happens and the waiting frame runs at 1024 */
+	atomic_store(&script_gate_open, 1);
+	ST_CHECK(wait_done(11));
+	ST_CHECK_EQ(recs[100].status, GPU_EXEC_DONE);
+	ST_CHECK_EQ(recs[100].instance, 1);
+	ST_CHECK_EQ(recs[100].size, 1024);
+	ST_CHECK_EQ(gpu_exec_ready(ex, 1024), 1);
+	ST_CHECK_EQ(gpu_exec_instance_stats(ex, 1, &s), 0);
+	ST_CHECK_EQ(s.size, 1024);
+	/* instance 0 was not moved */
+	ST_CHECK_EQ(submit(ex, 0, 10, T0 + 1000 * MS), 0);
+	ST_CHECK(wait_done(12));
+	ST_CHECK_EQ(recs[10].size, 32);
+	ST_CHECK_EQ(atomic_load(&n_bad_user), 0);
+	gpu_exec_destroy(ex);
+	ST_CHECK_EQ(atomic_load(&n_done), 12);
+	fix_close(&fx);
+	return ST_PASS;
+}
+
+/* Instance A (0) holds a full batch of 8 whose estimate is 50 ms; instance B (1) holds one
+ * frame, not a full batch and with slack left (est(1) + guard = 7 ms before its deadline),
+ * but less slack than A's batch would take: B is treated as ready and, its deadline being the
+ * earlier, runs first. With slack above A's batch, A runs first and B waits for its own
+ * last start time. Returns 1 when B ran first, 0 when A did, -1 on failure. */
+static int slack_order(uint64_t b_deadline, uint64_t b_start_at)
+{
+	struct fix fx;
+	if (fix_open(&fx) != ST_PASS)
+		return -1;
+	struct gpu_exec_config c;
+	config(&c, &fx, 1);
+	static const double lat[8] = {5, 8, 10, 12, 14, 16, 18, 50};
+	profile_one(&c.profile, 32, 8, lat);
+	c.n_instances = 2;
+	char err[256] = "";
+	struct gpu_exec *ex = gpu_exec_create(&c, err, sizeof err);
+	int rc = -1;
+	if (!ex || !serve(ex, 0, 32, 8) || !serve(ex, 1, 32, 8))
+		goto out;
+	if (submit(ex, 1, 100, b_deadline) != 0)
+		goto out;
+	if (!wait_stats(ex, 1, 1, 0))
+		goto out;
+	for (int u = 0; u < 8; u++)
+		if (submit(ex, 0, (uint64_t)u, T0 + 500 * MS) != 0)
+			goto out;
+	if (!wait_done(8))
+		goto out;
+	sleep_ms(20);
+	if (atomic_load(&recs[100].count) == 0) {
+		/* A ran alone; B waits until its own slack runs out */
+		if (atomic_load(&n_done) != 8 || !wait_stats(ex, 1, 1, 0))
+			goto out;
+		atomic_store(&fake_now, b_start_at - 1);
+		sleep_ms(20);
+		if (atomic_load(&n_done) != 8)
+			goto out;
+		atomic_store(&fake_now, b_start_at);
+		if (!wait_done(9))
+			goto out;
+	}
+	if (!wait_done(9) || recs[100].status != GPU_EXEC_DONE || recs[100].batch != 1)
+		goto out;
+	for (int u = 0; u < 8; u++)
+		if (recs[u].status != GPU_EXEC_DONE || recs[u].batch != 8)
+			goto out;
+	rc = recs[100].seq < recs[0].seq;
+out:
+	if (rc < 0)
+		fprintf(stderr, "slack_order(%llu): %d frames done, B %s\n",
+			(unsigned long long)(b_deadline - T0), atomic_load(&n_done),
+			atomic_load(&recs[100].count) ? "done" : "not done");
+	gpu_exec_destroy(ex);
+	fix_close(&fx);
+	return rc;
+}
+
+static int test_exec_nonpreemptive_edf_respects_slack(void)
+{
+	/* B's slack 56 - 7 = 49 ms < 50 ms: it would miss its deadline behind A's batch */
+	ST_CHECK_EQ(slack_order(T0 + 56 * MS, 0), 1);
+	rec_reset();
+	/* B's slack 58 - 7 = 51 ms > 50 ms: A first; B starts once now + 7 ms >= 58 ms */
+	ST_CHECK_EQ(slack_order(T0 + 58 * MS, T0 + 51 * MS), 0);
+	return ST_PASS;
+}
+
+/* Runs one frame (batch of 1, profiled 10 ms) whose batch takes `ms` on the test clock;
+ * returns the ratio reported after it. */
+static double ratio_after_batch(struct gpu_exec *ex, int *u, double ms)
+{
+	atomic_store(&script_batch_ns, (uint64_t)(ms * 1e6));
+	if (submit(ex, 0, (uint64_t)*u, T0 + 3600000 * MS) != 0 || !wait_done(*u + 1))
+		return -1;
+	(*u)++;
+	struct gpu_exec_instance_stats s;
+	gpu_exec_instance_stats(ex, 0, &s);
+	return s.ratio;
+}
+
+/* Batch ratios (measured / profiled) mostly 1 and a few of 3: the correction ratio is their
+ * 95th percentile over the last 32 batches, not their mean, and forgets older batches. */
+static int test_exec_ratio_uses_95th_percentile(void)
+{
+	struct fix fx;
+	ST_CHECK_EQ(fix_open_script(&fx), ST_PASS);
+	struct gpu_exec_config c;
+	config(&c, &fx, 1);
+	static const double lat[1] = {10};
+	profile_one(&c.profile, 32, 1, lat);
+	char err[256] = "";
+	struct gpu_exec *ex = gpu_exec_create(&c, err, sizeof err);
+	ST_CHECK(ex != NULL);
+	ST_CHECK(serve(ex, 0, 32, 1));
+	int u = 0;
+	/* 4 batches of 30 ms (ratio 3), then 28 of 10 ms (ratio 1): 4 of 32 above 1 (12.5 %) */
+	for (int i = 0; i < 4; i++)
+		ST_CHECK(ratio_after_batch(ex, &u, 30) == 3.0);
+	double r = 0;
+	for (int i = 0; i < 28; i++)
+		r = ratio_after_batch(ex, &u, 10);
+	ST_CHECK(r == 3.0); /* the mean would be 1.25 */
+	/* 3 more of ratio 1: the last 32 hold one ratio of 3 (3 %) */
+	for (int i = 0; i < 3; i++)
+		r = ratio_after_batch(ex, &u, 10);
+	ST_CHECK(r == 1.0);
+	/* a batch twice as fast as profiled: the 95th percentile is still 1 */
+	r = ratio_after_batch(ex, &u, 5);
+	ST_CHECK(r == 1.0);
+	struct gpu_exec_instance_stats s;
+	ST_CHECK_EQ(gpu_exec_instance_stats(ex, 0, &s), 0);
+	ST_CHECK_EQ(s.batches, 36);
+	ST_CHECK_EQ(s.busy_ns, (4 * 30 + 31 * 10 + 5) * MS);
+	/* est() uses the ratio: with 3.0, a frame due 25 ms ahead cannot make it (3 x 10 ms) */
+	for (int i = 0; i < 4; i++)
+		r = ratio_after_batch(ex, &u, 30);
+	ST_CHECK(r == 3.0);
+	atomic_store(&script_batch_ns, 0);
+	ST_CHECK_EQ(submit(ex, 0, (uint64_t)u, fake_clock() + 25 * MS), 0);
+	ST_CHECK(wait_done(u + 1));
+	ST_CHECK_EQ(recs[u].status, GPU_EXEC_LATE);
+	gpu_exec_destroy(ex);
+	fix_close(&fx);
+	return ST_PASS;
+}
+
 ST_MAIN(ST_CASE(test_exec_every_frame_gets_exactly_one_done),
 	ST_CASE(test_exec_full_batch_runs_at_target_size),
 	ST_CASE(test_exec_partial_batch_runs_before_deadline),
@@ -858,4 +1145,7 @@ ST_MAIN(ST_CASE(test_exec_every_frame_gets_exactly_one_done),
 	ST_CASE(test_exec_correction_ratio_tracks_measured_time),
 	ST_CASE(test_exec_destroy_reports_stopped_frames),
 	ST_CASE(test_exec_full_queue_reports_overload),
-	ST_CASE(test_exec_bad_config_refused_with_reason))
+	ST_CASE(test_exec_bad_config_refused_with_reason),
+	ST_CASE(test_exec_async_prepare_keeps_serving),
+	ST_CASE(test_exec_nonpreemptive_edf_respects_slack),
+	ST_CASE(test_exec_ratio_uses_95th_percentile))
