@@ -243,10 +243,12 @@ int dp_result_post(struct dp_ctx *ctx, const struct dp_frame *f, const struct dp
  * (dp_frame_release). -ENOBUFS when the queue is full, -EINVAL for a bad reason. */
 int dp_drop_post(struct dp_ctx *ctx, const struct dp_frame *f, uint8_t reason);
 /* Admission (any thread): reason != 0 makes the poll lcore answer every complete frame of
- * that client with DROP(reason) at once, before it is decoded or handed to the consumer
- * (per client in frames_refused, per context DP_CNT_FRAMES_NOT_ADMITTED); 0 lets its frames through again. For clients the scheduler
- * does not serve. -ENOBUFS when the queue is full, -EINVAL for a bad reason. A client that
- * leaves and comes back starts admitted. */
+ * that client with DROP(reason) at once, before it is decoded or handed to the consumer (per
+ * client in frames_refused, per context DP_CNT_FRAMES_NOT_ADMITTED); 0 lets its frames
+ * through again. For clients the scheduler does not serve. Applies to a client in the table
+ * when the poll lcore takes the message (no effect on one not there yet); a client that
+ * leaves and comes back starts admitted. -ENOBUFS when the queue is full, -EINVAL for a bad
+ * reason. */
 int dp_client_refuse_post(struct dp_ctx *ctx, const struct dp_client_key *key, uint8_t reason);
 /* Queues an ASSIGN for a client in the table (any thread). -ENOBUFS when the queue is full. */
 int dp_assign_post(struct dp_ctx *ctx, const struct dp_client_key *key,
