@@ -73,6 +73,9 @@ void srv_counters_sum(const struct srv *s, uint64_t tot[DP_CNT__COUNT]);
 void srv_stats_line(const struct srv *s, uint64_t now, uint64_t *prev_t,
 		    uint64_t prev[DP_CNT__COUNT]);
 void srv_mem_kb(long *rss_kb, long *huge_kb);
+/* Releases the frames left in every context's consumer ring (after the poll lcores stopped),
+ * counting them in s->sink_left_at_stop. */
+void srv_rings_release(struct srv *s);
 
 /* ctl_srv_serve.c. Order: srv_serve_open (before the EAL: model, profile, backend, so bad
  * files are refused at once), srv_serve_start (after the contexts: executor, dispatcher
@@ -104,6 +107,8 @@ struct srv_route_entry {
 	uint8_t reason;    /* dp_app_drop_reason when instance < 0 */
 };
 struct srv_routes;
+/* Order of client keys (address, port, SSRC): <0, 0, >0. */
+int srv_key_cmp(const struct dp_client_key *a, const struct dp_client_key *b);
 struct srv_routes *srv_routes_create(unsigned cap);
 void srv_routes_destroy(struct srv_routes *r);
 /* Writer: 1 when a new table may be written now (the reader acknowledged the last swap). */

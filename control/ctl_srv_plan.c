@@ -9,17 +9,6 @@
 
 #include "control/ctl_srv_serve.h"
 
-static int srv_key_cmp(const struct dp_client_key *a, const struct dp_client_key *b)
-{
-	if (a->ip != b->ip)
-		return a->ip < b->ip ? -1 : 1;
-	if (a->port != b->port)
-		return a->port < b->port ? -1 : 1;
-	if (a->ssrc != b->ssrc)
-		return a->ssrc < b->ssrc ? -1 : 1;
-	return 0;
-}
-
 static int srv_known_cmp(const void *a, const void *b)
 {
 	return srv_key_cmp(&((const struct srv_known *)a)->key,

@@ -51,7 +51,7 @@ void srv_routes_destroy(struct srv_routes *r)
 	free(r);
 }
 
-static int srv_key_cmp(const struct dp_client_key *a, const struct dp_client_key *b)
+int srv_key_cmp(const struct dp_client_key *a, const struct dp_client_key *b)
 {
 	if (a->ip != b->ip)
 		return a->ip < b->ip ? -1 : 1;

@@ -462,6 +462,15 @@ void srv_serve_loop(struct srv *s)
 	}
 }
 
+static void srv_dispatch_stop(struct srv_serve *sv)
+{
+	if (!sv->disp_started)
+		return;
+	atomic_store_explicit(&sv->disp_stop, 1, memory_order_release);
+	pthread_join(sv->disp, NULL);
+	sv->disp_started = 0;
+}
+
 /* Called with the poll lcores still running: the dispatcher stops taking frames, the executor
  * finishes what it holds (each frame answered by RESULT or DROP, which the poll lcores still
  * send), bounded by 2 s. */
@@ -470,9 +479,7 @@ void srv_serve_drain(struct srv *s)
 	struct srv_serve *sv = s->sv;
 	if (!sv || !sv->disp_started)
 		return;
-	atomic_store_explicit(&sv->disp_stop, 1, memory_order_release);
-	pthread_join(sv->disp, NULL);
-	sv->disp_started = 0;
+	srv_dispatch_stop(sv);
 	uint64_t t0 = dp_now_ns();
 	while (dp_now_ns() - t0 < 2000000000ull) {
 		unsigned queued = 0;
@@ -501,20 +508,8 @@ void srv_serve_finish(struct srv *s)
 	struct srv_serve *sv = s->sv;
 	if (!sv)
 		return;
-	if (sv->disp_started) {
-		atomic_store_explicit(&sv->disp_stop, 1, memory_order_release);
-		pthread_join(sv->disp, NULL);
-		sv->disp_started = 0;
-	}
-	for (unsigned i = 0; i < s->nq; i++) {
-		struct dp_frame fr[SRV_BURST];
-		unsigned n;
-		while ((n = dp_frames_dequeue(s->q[i].ctx, fr, SRV_BURST)) > 0) {
-			for (unsigned j = 0; j < n; j++)
-				dp_frame_release(s->q[i].ctx, &fr[j]);
-			s->sink_left_at_stop += n;
-		}
-	}
+	srv_dispatch_stop(sv);
+	srv_rings_release(s);
 	srv_serve_final_stats(s);
 	gpu_exec_destroy(sv->ex);
 	sv->ex = NULL;
@@ -525,10 +520,7 @@ void srv_serve_close(struct srv *s)
 	struct srv_serve *sv = s->sv;
 	if (!sv)
 		return;
-	if (sv->disp_started) {
-		atomic_store_explicit(&sv->disp_stop, 1, memory_order_release);
-		pthread_join(sv->disp, NULL);
-	}
+	srv_dispatch_stop(sv);
 	gpu_exec_destroy(sv->ex);
 	ctl_metrics_destroy(sv->metrics);
 	srv_routes_destroy(sv->routes);

@@ -608,6 +608,19 @@ void srv_counters_sum(const struct srv *s, uint64_t tot[DP_CNT__COUNT])
 	}
 }
 
+void srv_rings_release(struct srv *s)
+{
+	for (unsigned i = 0; i < s->nq; i++) {
+		struct dp_frame fr[SRV_BURST];
+		unsigned n;
+		while ((n = dp_frames_dequeue(s->q[i].ctx, fr, SRV_BURST)) > 0) {
+			for (unsigned j = 0; j < n; j++)
+				dp_frame_release(s->q[i].ctx, &fr[j]);
+			s->sink_left_at_stop += n;
+		}
+	}
+}
+
 static int srv_is_pkt_drop(unsigned c) { return strncmp(dp_cnt_name(c), "drop_", 5) == 0; }
 
 /* One periodic line: rates over the last interval, totals, drops by kind (non-zero ones). */
@@ -970,15 +983,7 @@ int main(int argc, char **argv)
 	s.t_stop = dp_now_ns();
 	if (!s.o.sink)
 		srv_serve_finish(&s);
-	for (unsigned i = 0; i < s.nq; i++) { /* frames completed after the consumer stopped */
-		struct dp_frame fr[SRV_BURST];
-		unsigned n;
-		while ((n = dp_frames_dequeue(s.q[i].ctx, fr, SRV_BURST)) > 0) {
-			for (unsigned j = 0; j < n; j++)
-				dp_frame_release(s.q[i].ctx, &fr[j]);
-			s.sink_left_at_stop += n;
-		}
-	}
+	srv_rings_release(&s); /* frames completed after the consumer stopped */
 	srv_final_stats(&s);
 	uint64_t v[DP_CNT__COUNT];
 	srv_counters_sum(&s, v);
