@@ -108,10 +108,22 @@ int srv_serve_open(struct srv *s, char *err, size_t len)
 	sv->norm = (struct gpu_norm){{0, 0, 0}, {sd, sd, sd}, 0};
 	/* profile */
 	char dir[600];
-	if (o->profile_dir[0])
+	if (o->profile_dir[0]) {
 		snprintf(dir, sizeof(dir), "%s", o->profile_dir);
-	else
+	} else {
 		srv_default_profile_dir(o, sv->backend, dir, sizeof(dir));
+		char probe[700];
+		snprintf(probe, sizeof(probe), "%s/latency.csv", dir);
+		if (access(probe, R_OK) != 0 && strcmp(sv->backend, "cpu") != 0) {
+			/* no profile measured on this backend yet: the CPU one gives the shape
+			 * (relative cost of variants and batches); the executor's measured ratio
+			 * corrects the level online, and the calibration frames before the first plan */
+			srv_default_profile_dir(o, "cpu", dir, sizeof(dir));
+			fprintf(stderr, SRV_NAME ": no %s profile for %s: using %s, corrected online "
+					"(shoal-profile --backend %s measures one)\n", sv->backend,
+				o->model, dir, sv->backend);
+		}
+	}
 	int rc = ctl_profile_load(&sv->prof, dir, (int)o->max_batch, why, sizeof(why));
 	if (rc < 0) {
 		snprintf(err, len, "profile %s: %s", dir, why);
