@@ -189,7 +189,7 @@ static void srv_exec_done(void *arg, const struct gpu_exec_done *d)
 		}
 		r->n_det = (uint16_t)n;
 		uint64_t now = dp_now_ns();
-		r->server_us = (uint32_t)(now > f->arrival_ns ? (now - f->arrival_ns) / 1000 : 0);
+		r->server_us = (uint32_t)(now > f->complete_ns ? (now - f->complete_ns) / 1000 : 0);
 		if (dp_result_post(ctx, f, r) != 0)
 			atomic_fetch_add_explicit(&sv->post_full, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&sv->served, 1, memory_order_relaxed);

@@ -72,8 +72,8 @@ struct dp_client_stats {
 				   * LATE sent); also in frames_dropped */
 	uint64_t frames_refused;  /* dropped by the consumer for another reason (not served,
 				   * overload, failed; DROP sent); also in frames_dropped */
-	uint64_t lat_hist[DP_LAT_BUCKETS]; /* server time of RESULTs (first packet -> RESULT
-					    * posted), bucket i: <= dp_lat_bounds_ms[i], last: above */
+	uint64_t lat_hist[DP_LAT_BUCKETS]; /* server time of RESULTs (first packet in -> RESULT
+					    * sent), bucket i: <= dp_lat_bounds_ms[i], last: above */
 	uint64_t lat_sum_us;      /* sum of those server times */
 	uint32_t bw_kbps, rtt_us; /* from its latest REPORT (0: none yet) */
 };

@@ -335,6 +335,7 @@ static int dp_post(struct dp_ctx *ctx, const struct dp_client_key *key, uint32_t
 	p->wire_bytes = wire_bytes;
 	p->from_consumer = from_consumer;
 	p->refuse = 0;
+	p->arrival_ns = 0;
 	p->msg = *msg;
 	if (rte_ring_mp_enqueue(ctx->posts, p) != 0) {
 		rte_mempool_put(ctx->post_pool, p);
@@ -395,7 +396,21 @@ int dp_result_post(struct dp_ctx *ctx, const struct dp_frame *f, const struct dp
 	m.kind = DP_APP_RESULT;
 	m.ssrc = f->client.ssrc;
 	m.u.result = *r;
-	return dp_post(ctx, &f->client, f->wire_bytes, &m, 0);
+	void *obj;
+	if (rte_mempool_get(ctx->post_pool, &obj) != 0)
+		return -ENOBUFS;
+	struct dp_post *p = obj;
+	p->key = f->client;
+	p->wire_bytes = f->wire_bytes;
+	p->from_consumer = 0;
+	p->refuse = 0;
+	p->arrival_ns = f->arrival_ns;
+	p->msg = m;
+	if (rte_ring_mp_enqueue(ctx->posts, p) != 0) {
+		rte_mempool_put(ctx->post_pool, p);
+		return -ENOBUFS;
+	}
+	return 0;
 }
 
 int dp_assign_post(struct dp_ctx *ctx, const struct dp_client_key *key,
@@ -461,7 +476,7 @@ void dp_latency_get(const struct dp_ctx *ctx, uint64_t hist[DP_LAT_BUCKETS], uin
 		*sum_us = __atomic_load_n(&ctx->lat_sum_us, __ATOMIC_RELAXED);
 }
 
-static void dp_posts_drain(struct dp_ctx *ctx)
+static void dp_posts_drain(struct dp_ctx *ctx, uint64_t now_ns)
 {
 	void *objs[DP_BURST_MAX];
 	unsigned n = rte_ring_sc_dequeue_burst(ctx->posts, objs, DP_BURST_MAX, NULL);
@@ -504,7 +519,12 @@ static void dp_posts_drain(struct dp_ctx *ctx)
 				DP_CNT_INC(ctx, DP_CNT_RESULTS_TRIMMED);
 			if (dp_pkt_send_app(ctx, c, &p->msg) == 0) {
 				DP_CNT_INC(ctx, DP_CNT_RESULTS_SENT);
-				dp_result_account(ctx, c, p->msg.u.result.server_us);
+				/* server time from the frame's first packet (RESULT's server_us
+				 * counts from its last) */
+				uint64_t us = p->arrival_ns && now_ns > p->arrival_ns
+						      ? (now_ns - p->arrival_ns) / 1000
+						      : p->msg.u.result.server_us;
+				dp_result_account(ctx, c, (uint32_t)(us < UINT32_MAX ? us : UINT32_MAX));
 			}
 		} else if (dp_pkt_send_app(ctx, c, &p->msg) == 0) {
 			DP_CNT_INC(ctx, DP_CNT_ASSIGNS_SENT);
@@ -530,7 +550,7 @@ unsigned dp_poll(struct dp_ctx *ctx, uint64_t now_ns)
 {
 	struct rte_mbuf *pkts[DP_BURST_MAX], *to_free[DP_BURST_MAX];
 	unsigned n_free = 0;
-	dp_posts_drain(ctx);
+	dp_posts_drain(ctx, now_ns);
 	uint16_t n = rte_eth_rx_burst(ctx->cfg.port_id, ctx->cfg.rx_queue, pkts,
 				      (uint16_t)ctx->cfg.burst);
 	for (uint16_t i = 0; i < n; i++) {

@@ -81,6 +81,7 @@ struct dp_post {
 	struct dp_client_key key;
 	uint32_t wire_bytes; /* RESULT, DROP: bytes that earned it */
 	uint8_t from_consumer; /* DROP: 1 from dp_drop_post, 0 from a decode worker */
+	uint64_t arrival_ns;   /* RESULT: first packet of its frame (server-time accounting) */
 	uint8_t refuse;        /* 1: not a message: sets the client's refuse_reason to
 				* msg.u.drop.reason (dp_client_refuse_post) */
 	struct dp_app_msg msg;

@@ -372,7 +372,7 @@ struct dp_app_result {
 	uint32_t rtp_ts;  /* RTP timestamp of the frame */
 	uint16_t variant; /* input size used */
 	uint16_t n_det;
-	uint32_t server_us; /* time the frame spent in the server */
+	uint32_t server_us; /* time the frame spent in the server: last packet in -> RESULT */
 	struct dp_app_det det[DP_APP_MAX_DET];
 };
 

@@ -260,6 +260,8 @@ int gpu_post_decode(const struct gpu_post *p, const float *const *outs,
  * instance's size times its correction ratio. Before a batch runs, frames that cannot finish
  * by their deadline even in a batch of one are dropped (GPU_EXEC_LATE) without costing device
  * time, and the batch is cut to the largest n whose est(n) still meets its earliest deadline.
+ * An instance that has run nothing for 1 s while its frames are judged late runs its earliest
+ * frame alone anyway (a probe): the measurement corrects a ratio that grew too large.
  * One batch runs at a time: among the ready instances the one with the earliest deadline goes
  * first (EDF time-slicing of the device). After every batch the ratio measured / profiled is
  * recorded; an instance's correction ratio is the 95th percentile of its last 32 ratios (a
@@ -380,6 +382,8 @@ struct gpu_exec_instance_stats {
 	uint64_t busy_ns;        /* summed batch times */
 	unsigned queued;         /* frames waiting now */
 	double ratio;            /* latency correction: measured / profiled (1 before any batch) */
+	uint64_t probes;         /* single frames run although judged late, to measure again
+				  * (the instance had not run for 1 s) */
 };
 /* Counters of one instance (any thread; each value read atomically). 0 or -EINVAL. */
 int gpu_exec_instance_stats(const struct gpu_exec *ex, int instance,

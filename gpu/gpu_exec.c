@@ -23,6 +23,8 @@
 #include "gpu/gpu.h"
 
 #define EXEC_CMD_RING 256  /* control commands in flight */
+#define EXEC_PROBE_NS 1000000000ull /* an instance idle this long while dropping late frames
+					   * runs one anyway, to measure (ex_drop_late) */
 #define EXEC_RATIOS 32     /* batch ratios kept per instance (their 95th percentile is used) */
 #define EXEC_RATIO_MIN 0.25
 #define EXEC_RATIO_MAX 8.0
@@ -54,6 +56,7 @@ struct exec_stats {
 	_Atomic uint64_t batch_hist[GPU_EXEC_MAX_BATCH];
 	_Atomic unsigned queued;
 	_Atomic uint64_t ratio_bits; /* double */
+	_Atomic uint64_t probes;
 };
 
 struct exec_inst {
@@ -68,6 +71,8 @@ struct exec_inst {
 	double ratios[EXEC_RATIOS], ratio;
 	int n_ratios, next_ratio;
 	int sched_ready;           /* this round: full or out of slack */
+	int probe;                 /* run the earliest frame alone now (ex_drop_late) */
+	uint64_t last_run_ns;      /* end of its last batch (creation time before any) */
 	uint64_t sched_d, sched_e; /* this round: earliest deadline, est(n) + guard */
 	struct exec_stats st;
 };
@@ -558,6 +563,13 @@ static void ex_drop_late(struct gpu_exec *ex, struct exec_inst *in, uint64_t now
 {
 	uint64_t e1 = ex_est_ns(ex, in, 1);
 	struct gpu_exec_frame f;
+	/* an instance that has not run for EXEC_PROBE_NS while its frames are judged late keeps
+	 * the earliest one and runs it alone: a measurement, so that a correction ratio grown
+	 * too large (a slow spell, a variant switch) cannot starve the instance for ever */
+	if (in->n && now + e1 > in->heap[0].deadline_ns && now - in->last_run_ns >= EXEC_PROBE_NS) {
+		in->probe = 1;
+		return;
+	}
 	while (in->n && now + e1 > in->heap[0].deadline_ns) {
 		heap_pop(in, &f);
 		ST_ADD(in->st.frames_late, 1);
@@ -610,6 +622,11 @@ static void ex_run(struct gpu_exec *ex, struct exec_inst *in, uint64_t now)
 	uint64_t d0 = in->heap[0].deadline_ns;
 	while (n > 1 && now + ex_est_ns(ex, in, n) > d0)
 		n--;
+	if (in->probe) { /* ex_drop_late: one frame, to measure */
+		n = 1;
+		in->probe = 0;
+		ST_ADD(in->st.probes, 1);
+	}
 	struct exec_var *ev = &ex->vars[in->var];
 	struct gpu_variant *v = ev->var;
 	ev->used = ++ex->tick;
@@ -647,6 +664,7 @@ static void ex_run(struct gpu_exec *ex, struct exec_inst *in, uint64_t now)
 	else
 		memset(ex->n_det, 0, (size_t)m * sizeof *ex->n_det);
 	uint64_t end = ex_now(ex), took = end > start ? end - start : 0;
+	in->last_run_ns = end;
 
 	ST_ADD(in->st.batches, 1);
 	ST_ADD(in->st.batch_hist[m - 1], 1);
@@ -694,7 +712,7 @@ static void *ex_main(void *arg)
 			int q = (int)in->n < ex->cfg.max_batch ? (int)in->n : ex->cfg.max_batch;
 			in->sched_d = in->heap[0].deadline_ns;
 			in->sched_e = ex_est_ns(ex, in, q) + ex->guard_ns;
-			if ((int)in->n >= in->batch || now + in->sched_e >= in->sched_d) {
+			if ((int)in->n >= in->batch || now + in->sched_e >= in->sched_d || in->probe) {
 				in->sched_ready = 1;
 				uint64_t run = in->sched_e - ex->guard_ns;
 				block = run > block ? run : block;
@@ -896,6 +914,8 @@ struct gpu_exec *gpu_exec_create(const struct gpu_exec_config *cfg, char *err, s
 	}
 	ex->ring_mask = cfg->ring_size - 1;
 	ex->created_ns = ex->cfg.now_ns();
+	for (int i = 0; i < n; i++)
+		ex->inst[i].last_run_ns = ex->created_ns;
 	if (cfg->prepare_async) {
 		int prc = pthread_create(&ex->prep_thread, NULL, ex_prep_main, ex);
 		if (prc) {
@@ -1035,6 +1055,7 @@ int gpu_exec_instance_stats(const struct gpu_exec *ex, int instance,
 	out->queued = ST_GET(s->queued);
 	uint64_t bits = ST_GET(s->ratio_bits);
 	memcpy(&out->ratio, &bits, sizeof out->ratio);
+	out->probes = ST_GET(s->probes);
 	return 0;
 }
 

@@ -213,10 +213,16 @@ static int test_result_accounting_histogram(void)
 	memset(&r, 0, sizeof(r));
 	r.variant = 320;
 	r.n_det = 1;
+	/* the data plane's server time runs from the frame's first packet to the RESULT going
+	 * out (the RESULT's own server_us, from the last packet, is carried unchanged): each
+	 * post names a frame that arrived us[i] before the poll that sends it */
+	f.now += 5000 * MS;
+	struct dp_frame df = d;
 	for (unsigned i = 0; i < n; i++) {
 		r.rtp_ts = 3000 + i;
 		r.server_us = us[i];
-		ST_CHECK_EQ(dp_result_post(f.ctx, &d, &r), 0);
+		df.arrival_ns = f.now - (uint64_t)us[i] * 1000;
+		ST_CHECK_EQ(dp_result_post(f.ctx, &df, &r), 0);
 		want_hist[bucket[i]]++;
 		want_sum += us[i];
 		want_late += us[i] > 100000;
@@ -279,7 +285,8 @@ static int test_result_accounting_histogram(void)
 	ST_CHECK_EQ(dp_frames_dequeue(f.ctx, &d, 1), 1);
 	ST_CHECK_EQ(dp_frame_release(f.ctx, &d), 0);
 	r.rtp_ts = 9000;
-	r.server_us = 60000;
+	r.server_us = 1000; /* from the last packet; 60 ms from the first */
+	d.arrival_ns = f.now - 60 * MS;
 	ST_CHECK_EQ(dp_result_post(f.ctx, &d, &r), 0);
 	poll_all(&f);
 	ST_CHECK_EQ(take_apps(&f, CLI_PORT + 1, msg, 1), 0);

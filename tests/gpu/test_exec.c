@@ -446,6 +446,44 @@ static int test_exec_late_frames_dropped_before_running(void)
 	return ST_PASS;
 }
 
+/* An instance that ran nothing for 1 s while every frame was judged late runs the earliest
+ * one alone (a probe) instead of dropping it, so its measured ratio can come down again;
+ * within the second after a batch, late frames are dropped as before. */
+static int test_exec_probe_after_idle_measures_again(void)
+{
+	struct fix fx;
+	ST_CHECK_EQ(fix_open(&fx), ST_PASS);
+	struct gpu_exec_config c;
+	config(&c, &fx, 1); /* est(1) = 5 ms */
+	char err[256] = "";
+	struct gpu_exec *ex = gpu_exec_create(&c, err, sizeof err);
+	ST_CHECK(ex != NULL);
+	ST_CHECK(serve(ex, 0, 32, 1));
+	/* created at T0: within the first second a hopeless frame is dropped */
+	ST_CHECK_EQ(submit(ex, 0, 1, T0 + 1 * MS), 0);
+	ST_CHECK(wait_done(1));
+	ST_CHECK_EQ(recs[1].status, GPU_EXEC_LATE);
+	/* 1.5 s later, still nothing run: the next hopeless frame runs alone, as a probe */
+	atomic_store(&fake_now, T0 + 1500 * MS);
+	ST_CHECK_EQ(submit(ex, 0, 2, T0 + 1501 * MS), 0);
+	ST_CHECK(wait_done(2));
+	ST_CHECK_EQ(recs[2].status, GPU_EXEC_DONE);
+	ST_CHECK_EQ(recs[2].batch, 1);
+	struct gpu_exec_instance_stats s;
+	ST_CHECK_EQ(gpu_exec_instance_stats(ex, 0, &s), 0);
+	ST_CHECK_EQ(s.probes, 1);
+	ST_CHECK_EQ(s.batches, 1);
+	/* right after that batch a hopeless frame is dropped again */
+	ST_CHECK_EQ(submit(ex, 0, 3, T0 + 1501 * MS), 0);
+	ST_CHECK(wait_done(3));
+	ST_CHECK_EQ(recs[3].status, GPU_EXEC_LATE);
+	ST_CHECK_EQ(gpu_exec_instance_stats(ex, 0, &s), 0);
+	ST_CHECK_EQ(s.probes, 1);
+	gpu_exec_destroy(ex);
+	fix_close(&fx);
+	return ST_PASS;
+}
+
 static int test_exec_edf_between_instances(void)
 {
 	struct fix fx;
@@ -1137,6 +1175,7 @@ ST_MAIN(ST_CASE(test_exec_every_frame_gets_exactly_one_done),
 	ST_CASE(test_exec_partial_batch_runs_before_deadline),
 	ST_CASE(test_exec_batch_cut_to_meet_deadline),
 	ST_CASE(test_exec_late_frames_dropped_before_running),
+	ST_CASE(test_exec_probe_after_idle_measures_again),
 	ST_CASE(test_exec_edf_between_instances),
 	ST_CASE(test_exec_instance_out_of_service_and_bad_instance),
 	ST_CASE(test_exec_prepare_ahead_and_switch_size),
