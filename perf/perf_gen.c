@@ -11,6 +11,8 @@
  * payload; clients differ by source address (DPDK mode) or source port (kernel mode) and SSRC.
  * Each client's RTCP port is its media source port + 1: REGISTERs go from there (--register)
  * and RESULT/DROP/ASSIGN come back there, matched to frames by perf_gen_lat.c.
+ * --trace shapes each client's uplink with a token bucket following a bandwidth trace
+ * (perf_gen_shape.c); --stress mixes robustness traffic into the streams (perf_gen_stress.c).
  * Last line: `gen: clients=… pkts=… frames=… seconds=… mpps=… fps=… gbps=… rx_rtcp=…
  * results=… drops=… lost=… miss=… p50_ms=… p99_ms=…`.
  */
@@ -83,6 +85,23 @@ static void usage(FILE *f)
 		"  --follow-assign    switch to the resolution an ASSIGN asks for (17 frames of widths\n"
 		"                     128..640 step 32, the --size aspect, encoded at start)\n"
 		"  --per-client FILE  write client,ssrc,sent,results,drops,lost,missed,p50_ms,p99_ms CSV\n"
+		"                     (with --trace one more column: bw_mbps, the mean rate of its link)\n"
+		"  --trace FILE       shape each client's uplink: FILE holds one rate in Mbit/s per line\n"
+		"                     ('#' comments); each client starts at a random offset and loops it;\n"
+		"                     a token bucket (10 ms of the rate, at least 2 packets) paces its\n"
+		"                     packets (IP + UDP + payload bytes), so a frame above the link's\n"
+		"                     share leaves, and arrives, late. With --register each client sends\n"
+		"                     a REPORT every second: bw_kbps = the shaped link's rate (the trace's\n"
+		"                     current value, not a measurement), rtt_us = RESULT arrival - last\n"
+		"                     packet sent - the server's time (smoothed; 0 before a RESULT)\n"
+		"  --trace-step S     seconds each trace value holds, 0.001..86400 (default 1)\n"
+		"  --seed N           trace offsets and --stress choices, 0..2^32-1 (default 1)\n"
+		"  --stress M[,M...]  mix robustness traffic into the run: garbage (random payloads to the\n"
+		"                     media and RTCP ports, ~10%% of packets), malformed (RTP/RTCP with bad\n"
+		"                     versions, lengths, truncated headers, ~10%%), ssrc-flood (packets\n"
+		"                     from ever-new SSRCs, ~10%%), dup (every 10th packet twice), reorder\n"
+		"                     (adjacent packets of a frame swapped, 1 in 16). Counted on a\n"
+		"                     `gen: stress …` line; pkts/gbps count the real packets only\n"
 		"  --help             this text\n"
 		"Every frame's send time is kept by RTP timestamp; a RESULT gives its end-to-end latency,\n"
 		"a DROP is counted by reason, no answer within 1 s (or the SLO when longer) or by the end\n"
@@ -124,10 +143,13 @@ static int parse_opts(int argc, char **argv, struct perf_gen_opts *o)
 		{"dst-mac", required_argument, 0, 'M'}, {"help", no_argument, 0, 'h'},
 		{"register", required_argument, 0, 'R'}, {"slo-ms", required_argument, 0, 'S'},
 		{"drain-ms", required_argument, 0, 'D'}, {"follow-assign", no_argument, 0, 'F'},
-		{"per-client", required_argument, 0, 'P'},
+		{"per-client", required_argument, 0, 'P'}, {"trace", required_argument, 0, 'T'},
+		{"trace-step", required_argument, 0, 'E'}, {"seed", required_argument, 0, 'N'},
+		{"stress", required_argument, 0, 'X'},
 		{0, 0, 0, 0}};
 	*o = (struct perf_gen_opts){.media_port = 5004, .clients = 1, .width = 640, .height = 480,
-				    .quality = 75, .payload = 1400, .seconds = 5, .drain_ms = 500};
+				    .quality = 75, .payload = 1400, .seconds = 5, .drain_ms = 500,
+				    .trace_step = 1, .seed = 1};
 	parse_ip("10.99.0.2", &o->src_ip);
 	optind = 1;
 	opterr = 0; /* one line of our own instead */
@@ -220,6 +242,24 @@ static int parse_opts(int argc, char **argv, struct perf_gen_opts *o)
 				goto bad;
 			o->per_client = optarg;
 			break;
+		case 'T':
+			if (!*optarg)
+				goto bad;
+			o->trace = optarg;
+			break;
+		case 'E':
+			if (parse_num(optarg, 0.001, 86400, &o->trace_step))
+				goto bad;
+			break;
+		case 'N':
+			if (parse_num(optarg, 0, 4294967295.0, &v) || v != (double)(uint64_t)v)
+				goto bad;
+			o->seed = (uint64_t)v;
+			break;
+		case 'X':
+			if (perf_gen_stress_parse(optarg, &o->stress))
+				goto bad;
+			break;
 		case 'h': usage(stdout); return 1;
 		default: fprintf(stderr, "shoal-gen: unknown option (see --help)\n"); return -1;
 		}
@@ -235,6 +275,8 @@ static int parse_opts(int argc, char **argv, struct perf_gen_opts *o)
 	}
 	if (!(o->slo_ms > 0))
 		o->slo_ms = o->register_slo ? o->register_slo : 100;
+	if (o->trace && perf_gen_trace_load(o, o->trace))
+		return -1;
 	return 0;
 }
 
@@ -322,7 +364,10 @@ static int perf_gen_run_init(struct perf_gen_run *r, const struct perf_gen_opts 
 	r->fr = calloc(r->n_fr, sizeof(*r->fr));
 	r->cl = calloc(o->clients, sizeof(*r->cl));
 	r->lat = perf_lat_create(o->clients, o->fps, o->slo_ms, o->per_client != NULL);
-	if (!r->fr || !r->cl || !r->lat) {
+	perf_gen_stress_init(&r->stress, o->stress, o->seed);
+	if (o->stress)
+		r->xp = calloc(GEN_BURST * GEN_STRESS_XMAX, sizeof(*r->xp));
+	if (!r->fr || !r->cl || !r->lat || (o->stress && !r->xp)) {
 		fprintf(stderr, "shoal-gen: out of memory for %u clients\n", o->clients);
 		return -1;
 	}
@@ -350,6 +395,7 @@ static void perf_gen_run_fini(struct perf_gen_run *r)
 		free(r->fr[k].pkt);
 	free(r->fr);
 	free(r->cl);
+	free(r->xp);
 	perf_lat_destroy(r->lat);
 }
 
@@ -374,18 +420,25 @@ const struct perf_gen_frame *perf_gen_frame_start(struct perf_gen_run *r, unsign
 			}
 		}
 	}
-	perf_lat_frame_begin(r->lat, i, c->ts, now);
+	/* a shaped client's frame was taken when it was due (or when the link let the previous
+	 * one go), not when its bucket lets the first packet out */
+	uint64_t taken = now;
+	if (r->o->trace_n && r->frame_ns && c->next_frame_ns && c->next_frame_ns < now)
+		taken = c->next_frame_ns;
+	perf_lat_frame_begin(r->lat, i, c->ts, taken);
 	return &r->fr[c->fr];
 }
 
-/* Chooses the next packet to send: round-robin over clients, frame pacing per client.
- * Returns the client index, or -1 when none is due. */
-int perf_gen_pick(struct perf_gen_client *cl, unsigned n, unsigned *rr, uint64_t now,
-		  uint64_t frame_ns)
+/* Chooses the next packet to send: round-robin over clients, frame pacing per client, the
+ * bucket with --trace. Returns the client index, or -1 when none is due. */
+int perf_gen_pick(struct perf_gen_run *r, unsigned *rr, uint64_t now)
 {
+	const struct perf_gen_client *cl = r->cl;
+	unsigned n = r->o->clients;
 	for (unsigned k = 0; k < n; k++) {
 		unsigned i = (*rr + k) % n;
-		if (cl[i].next_pkt > 0 || !frame_ns || now >= cl[i].next_frame_ns) {
+		if ((cl[i].next_pkt > 0 || !r->frame_ns || now >= cl[i].next_frame_ns) &&
+		    perf_gen_shape_ok(r, i, now)) {
 			*rr = i + 1;
 			return (int)i;
 		}
@@ -399,13 +452,19 @@ int perf_gen_advance(struct perf_gen_run *r, unsigned i, uint64_t now)
 {
 	struct perf_gen_client *c = &r->cl[i];
 	c->seq++;
+	if (r->o->trace_n)
+		c->tokens -= r->fr[c->fr].len[c->next_pkt] + GEN_WIRE_HDRS;
 	if (++c->next_pkt < r->fr[c->fr].n)
 		return 0;
 	c->next_pkt = 0;
 	c->ts += PERF_LAT_TS_STEP;
-	if (r->frame_ns)
+	if (r->frame_ns) {
 		c->next_frame_ns = (c->next_frame_ns ? c->next_frame_ns : now) + r->frame_ns;
-	perf_lat_frame_end(r->lat, i);
+		/* a shaped link that fell behind: the next frame is taken when this one is out */
+		if (r->o->trace_n && c->next_frame_ns < now)
+			c->next_frame_ns = now;
+	}
+	perf_lat_frame_end(r->lat, i, now);
 	return 1;
 }
 
@@ -425,6 +484,16 @@ void perf_gen_house(struct perf_gen_run *r, uint64_t now, int force,
 	uint8_t buf[256];
 	for (unsigned i = 0; i < r->o->clients; i++) {
 		struct perf_lat_client *lc = &r->lat->cl[i];
+		struct perf_gen_client *c = &r->cl[i];
+		if (r->o->trace_n && r->start_ns && c->next_report_ns <= now) {
+			double kbps = perf_gen_shape_rate(r, i, now) * 1000 + 0.5;
+			ssize_t len = perf_lat_report_build(buf, sizeof(buf), r->lat, i,
+							    (uint32_t)(kbps > 4e9 ? 4e9 : kbps));
+			if (len > 0 && reg_send(arg, i, buf, (size_t)len) == 0) {
+				r->lat->reports_sent++;
+				c->next_report_ns = now + 1000000000ull;
+			}
+		}
 		if (lc->next_reg_ns > now)
 			continue;
 		ssize_t len = perf_lat_register_build(buf, sizeof(buf), i,
@@ -446,7 +515,7 @@ void perf_gen_stop_frames(struct perf_gen_run *r)
 			perf_lat_frame_abandon(r->lat, i);
 }
 
-int perf_gen_report(const struct perf_gen_run *r, const struct perf_gen_totals *t)
+int perf_gen_report(struct perf_gen_run *r, const struct perf_gen_totals *t)
 {
 	const struct perf_gen_opts *o = r->o;
 	double s = t->seconds > 0 ? t->seconds : 1e-9;
@@ -455,6 +524,8 @@ int perf_gen_report(const struct perf_gen_run *r, const struct perf_gen_totals *
 	if (t->tx_failed)
 		printf("gen: %llu packets not taken by the port\n", (unsigned long long)t->tx_failed);
 	perf_lat_print_rtcp(r->lat, stdout);
+	if (o->stress)
+		perf_gen_stress_print(&r->stress, stdout);
 	printf("gen: clients=%u pkts=%llu frames=%llu seconds=%.3f mpps=%.4f fps=%.1f gbps=%.3f "
 	       "rx_rtcp=%llu results=%llu drops=%llu lost=%llu miss=%.4f p50_ms=%.3f p99_ms=%.3f\n",
 	       o->clients, (unsigned long long)t->pkts, (unsigned long long)t->frames, t->seconds,
@@ -465,7 +536,17 @@ int perf_gen_report(const struct perf_gen_run *r, const struct perf_gen_totals *
 	       perf_lat_quantile(&r->lat->hist, 0.5), perf_lat_quantile(&r->lat->hist, 0.99));
 	fflush(stdout);
 	if (o->per_client) {
-		int rc = perf_lat_write_csv(r->lat, o->per_client);
+		double *bw = NULL;
+		if (o->trace_n && (bw = calloc(o->clients, sizeof(*bw)))) {
+			/* the mean rate each link had while sending */
+			uint64_t end = r->start_ns + (uint64_t)(t->seconds * 1e9);
+			for (unsigned i = 0; i < o->clients; i++) {
+				perf_gen_shape_ok(r, i, end);
+				bw[i] = r->cl[i].bits / s / 1e6;
+			}
+		}
+		int rc = o->trace_n && !bw ? -ENOMEM : perf_lat_write_csv(r->lat, o->per_client, bw);
+		free(bw);
 		if (rc) {
 			fprintf(stderr, "shoal-gen: cannot write %s: %s\n", o->per_client,
 				strerror(-rc));
@@ -608,6 +689,53 @@ static int perf_gen_dpdk_reg_send(void *arg, unsigned i, const uint8_t *buf, siz
 	return 0;
 }
 
+/* --stress: the robustness packets that follow client i's real packet p into mx (mbufs from
+ * the client's address and ports, or a new address for ssrc-flood); returns how many. */
+static unsigned perf_gen_dpdk_stress(const struct perf_gen_port *pt, struct perf_gen_run *r,
+				     unsigned i, const uint8_t *p, uint16_t len,
+				     struct rte_mbuf **mx)
+{
+	const struct perf_gen_opts *o = r->o;
+	const struct perf_gen_client *c = &r->cl[i];
+	struct perf_gen_xpkt *x = r->xp;
+	unsigned nx = perf_gen_stress_extra(&r->stress, p, len, c->ssrc, x), k, got = 0;
+	for (k = 0; k < nx; k++) {
+		struct rte_mbuf *b = rte_pktmbuf_alloc(pt->mp);
+		if (!b)
+			break;
+		uint32_t src = ntohl(o->src_ip) + i;
+		uint16_t sport = c->sport, dport = o->media_port;
+		if (x[k].flood) {
+			src = ntohl(o->src_ip) + o->clients + (uint32_t)(r->stress.flood & 0xffff);
+			sport = GEN_DPDK_SPORT(r->stress.flood);
+		} else if (x[k].rtcp) {
+			sport++;
+			dport++;
+		}
+		perf_gen_hdrs(b, pt, htonl(src), o->dst_ip, sport, dport, x[k].len);
+		memcpy(rte_pktmbuf_mtod_offset(b, uint8_t *, GEN_HDRS), x[k].data, x[k].len);
+		b->data_len = b->pkt_len = (uint32_t)(GEN_HDRS + x[k].len);
+		mx[got++] = b;
+	}
+	return got;
+}
+
+/* Sends n mbufs, waiting for room (memif rings) but not past end; frees what did not go.
+ * Returns the number sent. */
+static unsigned perf_gen_dpdk_tx(const struct perf_gen_port *pt, struct rte_mbuf **m,
+				 unsigned n, uint64_t end)
+{
+	unsigned sent = 0;
+	for (unsigned tries = 0; sent < n && !perf_gen_stop; tries++) {
+		sent += rte_eth_tx_burst(pt->id, 0, m + sent, (uint16_t)(n - sent));
+		if ((tries & 1023) == 1023 && perf_gen_now_ns() > end)
+			break;
+	}
+	if (sent < n)
+		rte_pktmbuf_free_bulk(m + sent, n - sent);
+	return sent;
+}
+
 /* ARP for the server's MAC: a request every 200 ms for 3 s. */
 static int perf_gen_arp(struct perf_gen_port *pt, uint32_t src_ip, uint32_t dst_ip)
 {
@@ -693,8 +821,10 @@ static int perf_gen_dpdk(struct perf_gen_run *r)
 		} while (r->lat->registers_sent < o->clients && perf_gen_now_ns() < give_up && !perf_gen_stop);
 	}
 	uint64_t start = perf_gen_now_ns(), end = start + (uint64_t)(o->seconds * 1e9);
+	perf_gen_shape_start(r, start);
 	unsigned rr = 0;
-	struct rte_mbuf *m[GEN_BURST];
+	struct rte_mbuf *m[GEN_BURST], *mx[GEN_BURST * GEN_STRESS_XMAX];
+	uint64_t owner[GEN_BURST]; /* client and frame of each real packet (--stress reorder) */
 	uint64_t iter = 0;
 	while (!perf_gen_stop) {
 		uint64_t now = perf_gen_now_ns();
@@ -710,10 +840,10 @@ static int perf_gen_dpdk(struct perf_gen_run *r)
 			perf_gen_drain(&pt, r, &t.rx_rtcp);
 			continue;
 		}
-		unsigned n = 0;
+		unsigned n = 0, nx = 0;
 		int frames = 0;
 		while (n < GEN_BURST) {
-			int i = perf_gen_pick(r->cl, o->clients, &rr, now, r->frame_ns);
+			int i = perf_gen_pick(r, &rr, now);
 			if (i < 0)
 				break;
 			struct perf_gen_client *c = &r->cl[i];
@@ -729,22 +859,26 @@ static int perf_gen_dpdk(struct perf_gen_run *r)
 			perf_gen_rtp_patch(pay, c->seq, c->ts, c->ssrc);
 			b->data_len = b->pkt_len = (uint32_t)(GEN_HDRS + plen);
 			t.bytes += plen;
+			owner[n] = (uint64_t)i << 32 | c->ts;
+			if (o->stress)
+				nx += perf_gen_dpdk_stress(&pt, r, (unsigned)i, pay, plen, mx + nx);
 			n++;
 			/* keep a client's packets of one frame together in the burst */
 			frames += perf_gen_advance(r, (unsigned)i, now);
 			if (c->next_pkt != 0)
 				rr = (unsigned)i;
 		}
-		unsigned sent = 0;
+		for (unsigned k = 0; k + 1 < n; k++) /* --stress reorder, within a frame */
+			if (owner[k] == owner[k + 1] && perf_gen_stress_swap(&r->stress)) {
+				struct rte_mbuf *x = m[k];
+				m[k] = m[k + 1];
+				m[++k] = x;
+			}
 		/* back-pressure: wait for the receiver (memif rings), but not past the end */
-		for (unsigned tries = 0; sent < n && !perf_gen_stop; tries++) {
-			sent += rte_eth_tx_burst(pt.id, 0, m + sent, (uint16_t)(n - sent));
-			if ((tries & 1023) == 1023 && perf_gen_now_ns() > end)
-				break;
-		}
+		unsigned sent = perf_gen_dpdk_tx(&pt, m, n, end);
 		t.tx_failed += n - sent;
-		if (sent < n)
-			rte_pktmbuf_free_bulk(m + sent, n - sent);
+		if (nx)
+			perf_gen_dpdk_tx(&pt, mx, nx, end);
 		if (n < GEN_BURST)
 			rte_pktmbuf_free_bulk(m + n, GEN_BURST - n);
 		t.pkts += sent;
@@ -785,10 +919,12 @@ int main(int argc, char **argv)
 			return rc > 0 ? 0 : 2;
 		if (!o.udp) {
 			fprintf(stderr, "shoal-gen: --udp is needed without EAL arguments\n");
+			free(o.trace_mbps);
 			return 2;
 		}
 		rc = perf_gen_run_init(&run, &o) ? 1 : perf_gen_udp(&run);
 		perf_gen_run_fini(&run);
+		free(o.trace_mbps);
 		return rc;
 	}
 	int eal = rte_eal_init(argc, argv);
@@ -808,6 +944,7 @@ int main(int argc, char **argv)
 		rc = -2;
 	int ret = rc > 0 ? 0 : rc == -1 ? 2 : rc < 0 ? 1 : perf_gen_dpdk(&run);
 	perf_gen_run_fini(&run);
+	free(o.trace_mbps);
 	rte_eal_cleanup();
 	return ret;
 }

@@ -1,12 +1,14 @@
 /* shoal-gen internals shared by its modes: options, encoded frames, emulated clients and the
- * run state (perf_gen.c), kernel-socket mode (perf_gen_udp.c); per-frame accounting is in
- * perf_gen_lat.h. No DPDK types here. */
+ * run state (perf_gen.c), kernel-socket mode (perf_gen_udp.c), trace-driven shaping of each
+ * client's uplink (perf_gen_shape.c), robustness traffic (perf_gen_stress.c); per-frame
+ * accounting is in perf_gen_lat.h. No DPDK types here. */
 #ifndef SHOAL_PERF_GEN_H
 #define SHOAL_PERF_GEN_H
 
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "perf/perf_gen_lat.h"
@@ -15,6 +17,18 @@
 #define GEN_BURST 32
 #define GEN_LADDER 17          /* --follow-assign: widths 128..640 step 32 */
 #define GEN_FRAMES (1 + GEN_LADDER)
+#define GEN_WIRE_HDRS 28       /* IPv4 + UDP header bytes a shaped link carries per packet */
+#define GEN_STRESS_XMAX 4      /* robustness packets added after one real packet at most */
+
+/* --stress modes (bits) */
+enum perf_gen_stress_mode {
+	GEN_STRESS_GARBAGE = 1u << 0,    /* random UDP payloads to the media and RTCP ports */
+	GEN_STRESS_MALFORMED = 1u << 1,  /* RTP/RTCP with bad versions, lengths, headers */
+	GEN_STRESS_SSRC_FLOOD = 1u << 2, /* RTP packets from ever-new SSRCs */
+	GEN_STRESS_DUP = 1u << 3,        /* every GEN_STRESS_DUP_EVERY-th packet twice */
+	GEN_STRESS_REORDER = 1u << 4,    /* adjacent packets of a frame swapped now and then */
+};
+#define GEN_STRESS_DUP_EVERY 10
 
 extern volatile sig_atomic_t perf_gen_stop; /* the stop flag: the one allowed global */
 
@@ -36,6 +50,12 @@ struct perf_gen_opts {
 	double drain_ms;       /* receive after the end of sending */
 	int follow_assign;
 	const char *per_client; /* CSV path */
+	const char *trace;      /* --trace FILE, NULL: unshaped clients */
+	double *trace_mbps;     /* its values (Mbit/s), trace_n of them, each held trace_step s */
+	unsigned trace_n;
+	double trace_step;
+	uint64_t seed;   /* --seed: trace offsets, stress choices */
+	unsigned stress; /* enum perf_gen_stress_mode bits */
 };
 
 /* One frame as RTP payloads (RTP header + RFC 2435 header + scan chunk), seq/ts/ssrc patched
@@ -54,6 +74,29 @@ struct perf_gen_client {
 	unsigned fr;       /* frame it sends (index in perf_gen_run.fr) */
 	uint64_t next_frame_ns;
 	uint16_t seen_w, seen_h; /* the ASSIGN resolution it last followed */
+	/* --trace: the client's shaped uplink, a token bucket filled at the trace's rate */
+	uint64_t trace_off_ns; /* where in the (looped) trace the client started */
+	uint64_t tb_ns;        /* bucket filled up to this time */
+	double tokens;         /* bytes */
+	double bits;           /* what the link could carry since the start (mean rate) */
+	uint64_t next_report_ns; /* next REPORT (--register with --trace) */
+};
+
+/* One packet of robustness traffic (--stress), sent from the client's media or RTCP port. */
+struct perf_gen_xpkt {
+	uint16_t len;
+	uint8_t rtcp;  /* to the server's RTCP port (else the media port) */
+	uint8_t flood; /* a new client: DPDK mode sends it from an address no client has */
+	uint8_t data[GEN_PKT_MAX];
+};
+
+/* --stress state and what was sent of each kind. */
+struct perf_gen_stress {
+	unsigned modes;
+	uint64_t rng;
+	uint64_t real; /* real packets seen */
+	uint32_t next_ssrc;
+	uint64_t garbage_media, garbage_rtcp, malformed_rtp, malformed_rtcp, flood, dup, reorder;
 };
 
 /* What both modes share: options, the encoded frames, clients and their accounting. */
@@ -67,6 +110,9 @@ struct perf_gen_run {
 	struct perf_lat *lat;
 	uint64_t frame_ns;
 	uint64_t next_house_ns;
+	uint64_t start_ns; /* sending began (0: not yet) */
+	struct perf_gen_stress stress;
+	struct perf_gen_xpkt *xp; /* GEN_BURST * GEN_STRESS_XMAX, with --stress */
 };
 
 struct perf_gen_totals {
@@ -100,16 +146,16 @@ static inline void perf_gen_rtp_patch(uint8_t *p, uint16_t seq, uint32_t ts, uin
  * the send time. Returns the frame to send. */
 const struct perf_gen_frame *perf_gen_frame_start(struct perf_gen_run *r, unsigned i,
 						  uint64_t now);
-/* Chooses the next client to send a packet: round-robin, frame pacing per client. Returns
- * the client index, or -1 when none is due. */
-int perf_gen_pick(struct perf_gen_client *cl, unsigned n, unsigned *rr, uint64_t now,
-		  uint64_t frame_ns);
+/* Chooses the next client to send a packet: round-robin, frame pacing per client, and with
+ * --trace only a client whose bucket holds its next packet. Returns the client index, or -1
+ * when none is due. */
+int perf_gen_pick(struct perf_gen_run *r, unsigned *rr, uint64_t now);
 /* Advances client i after a packet of its frame was queued; returns 1 when that ended the
  * frame (which then waits for its answer). */
 int perf_gen_advance(struct perf_gen_run *r, unsigned i, uint64_t now);
 /* Every 50 ms (or now with force): frames unanswered past the timeout become lost,
- * REGISTERs that are due go out through reg_send (client i's REGISTER, len bytes, from its
- * RTCP port; 0 when sent). */
+ * REGISTERs (and with --trace, once sending began, each second's REPORT) that are due go out
+ * through reg_send (client i's message, len bytes, from its RTCP port; 0 when sent). */
 void perf_gen_house(struct perf_gen_run *r, uint64_t now, int force,
 		    int (*reg_send)(void *arg, unsigned i, const uint8_t *buf, size_t len),
 		    void *arg);
@@ -117,7 +163,32 @@ void perf_gen_house(struct perf_gen_run *r, uint64_t now, int force,
 void perf_gen_stop_frames(struct perf_gen_run *r);
 /* Prints the `gen: rtcp …` line and the last line, writes --per-client; 0, or 1 when the
  * CSV cannot be written. */
-int perf_gen_report(const struct perf_gen_run *r, const struct perf_gen_totals *t);
+int perf_gen_report(struct perf_gen_run *r, const struct perf_gen_totals *t);
+
+/* ---- perf_gen_shape.c: --trace ---- */
+/* Reads a trace (one Mbit/s value per line, '#' comments, blank lines) into o->trace_mbps.
+ * 0, or -1 with one line printed (missing, empty, non-numeric or negative values). */
+int perf_gen_trace_load(struct perf_gen_opts *o, const char *path);
+/* Sending begins at now: each client's offset into the trace (drawn from --seed), full
+ * buckets, the first REPORT due. Without --trace only notes the start. */
+void perf_gen_shape_start(struct perf_gen_run *r, uint64_t now);
+/* Rate (Mbit/s) of client i's link at now. */
+double perf_gen_shape_rate(const struct perf_gen_run *r, unsigned i, uint64_t now);
+/* Fills client i's bucket up to now; 1 when its next packet may leave (always unshaped). */
+int perf_gen_shape_ok(struct perf_gen_run *r, unsigned i, uint64_t now);
+
+/* ---- perf_gen_stress.c: --stress ---- */
+/* Parses MODE[,MODE...] (garbage, malformed, ssrc-flood, dup, reorder) into bits; 0 or -1. */
+int perf_gen_stress_parse(const char *s, unsigned *modes);
+void perf_gen_stress_init(struct perf_gen_stress *s, unsigned modes, uint64_t seed);
+/* After the real packet p (len bytes, ssrc) went into a burst: the robustness packets to add
+ * (at most GEN_STRESS_XMAX, into x); returns how many. */
+unsigned perf_gen_stress_extra(struct perf_gen_stress *s, const uint8_t *p, uint16_t len,
+			       uint32_t ssrc, struct perf_gen_xpkt *x);
+/* --stress reorder: 1 when a real packet should swap places with the next one of its frame. */
+int perf_gen_stress_swap(struct perf_gen_stress *s);
+/* The `gen: stress …` line. */
+void perf_gen_stress_print(const struct perf_gen_stress *s, FILE *f);
 
 /* Kernel mode (--udp HOST:PORT): one media + RTCP socket pair per client. Exit status. */
 int perf_gen_udp(struct perf_gen_run *r);

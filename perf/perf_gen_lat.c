@@ -84,12 +84,14 @@ void perf_lat_frame_begin(struct perf_lat *l, unsigned i, uint32_t ts, uint64_t 
 	c->head = k;
 }
 
-void perf_lat_frame_end(struct perf_lat *l, unsigned i)
+void perf_lat_frame_end(struct perf_lat *l, unsigned i, uint64_t now)
 {
 	struct perf_lat_client *c = &l->cl[i];
 	struct perf_lat_slot *s = &c->ring[c->head];
 	if (s->state == PERF_LAT_SENDING) {
 		s->state = PERF_LAT_PENDING;
+		c->end_ns = now;
+		c->end_ts = s->ts;
 		c->sent++;
 	}
 }
@@ -153,6 +155,16 @@ static void perf_lat_app(struct perf_lat *l, int client, const struct dp_app_msg
 			return;
 		}
 		uint64_t lat = now > s->sent_ns ? now - s->sent_ns : 0;
+		if (c->end_ns && c->end_ts == s->ts) {
+			/* round trip of the latest frame: from its last packet out to the RESULT
+			 * back, less the server's time */
+			uint64_t srv = (uint64_t)m->u.result.server_us * 1000;
+			uint64_t rtt = now > c->end_ns + srv ? (now - c->end_ns - srv) / 1000 : 0;
+			if (rtt > UINT32_MAX)
+				rtt = UINT32_MAX;
+			c->rtt_us = c->rtt_us ? (uint32_t)(((uint64_t)c->rtt_us * 7 + rtt) / 8)
+					      : (uint32_t)(rtt ? rtt : 1);
+		}
 		s->state = PERF_LAT_DONE;
 		c->results++;
 		if (lat > l->slo_ns)
@@ -244,6 +256,21 @@ ssize_t perf_lat_register_build(uint8_t *buf, size_t cap, unsigned i, uint16_t s
 	return dp_app_build(buf, cap, &m);
 }
 
+ssize_t perf_lat_report_build(uint8_t *buf, size_t cap, const struct perf_lat *l, unsigned i,
+			      uint32_t bw_kbps)
+{
+	const struct perf_lat_client *c = &l->cl[i];
+	struct dp_app_msg m;
+	memset(&m, 0, sizeof(m));
+	m.kind = DP_APP_REPORT;
+	m.ssrc = PERF_LAT_SSRC0 + i;
+	m.u.report.bw_kbps = bw_kbps;
+	m.u.report.rtt_us = c->rtt_us;
+	m.u.report.frames_sent = (uint32_t)c->sent;
+	m.u.report.results_rcvd = (uint32_t)c->results;
+	return dp_app_build(buf, cap, &m);
+}
+
 void perf_lat_totals(const struct perf_lat *l, struct perf_lat_totals *t)
 {
 	memset(t, 0, sizeof(*t));
@@ -264,10 +291,11 @@ void perf_lat_print_rtcp(const struct perf_lat *l, FILE *f)
 	perf_lat_totals(l, &t);
 	const uint64_t *d = l->drops_by_reason;
 	fprintf(f,
-		"gen: rtcp registers=%llu assigns=%llu late_results=%llu drop_late=%llu "
+		"gen: rtcp registers=%llu reports=%llu assigns=%llu late_results=%llu drop_late=%llu "
 		"drop_incomplete=%llu drop_overload=%llu drop_not_served=%llu drop_bad_frame=%llu "
 		"drop_too_large=%llu stray=%llu bad=%llu\n",
-		(unsigned long long)l->registers_sent, (unsigned long long)l->assigns,
+		(unsigned long long)l->registers_sent, (unsigned long long)l->reports_sent,
+		(unsigned long long)l->assigns,
 		(unsigned long long)t.late, (unsigned long long)d[DP_APP_DROP_LATE],
 		(unsigned long long)d[DP_APP_DROP_INCOMPLETE],
 		(unsigned long long)d[DP_APP_DROP_OVERLOAD],
@@ -277,19 +305,23 @@ void perf_lat_print_rtcp(const struct perf_lat *l, FILE *f)
 		(unsigned long long)l->bad);
 }
 
-int perf_lat_write_csv(const struct perf_lat *l, const char *path)
+int perf_lat_write_csv(const struct perf_lat *l, const char *path, const double *bw_mbps)
 {
 	FILE *f = fopen(path, "w");
 	if (!f)
 		return -errno;
-	fprintf(f, "client,ssrc,sent,results,drops,lost,missed,p50_ms,p99_ms\n");
+	fprintf(f, "client,ssrc,sent,results,drops,lost,missed,p50_ms,p99_ms%s\n",
+		bw_mbps ? ",bw_mbps" : "");
 	for (unsigned i = 0; i < l->n_clients; i++) {
 		const struct perf_lat_client *c = &l->cl[i];
-		fprintf(f, "%u,%u,%llu,%llu,%llu,%llu,%llu,%.3f,%.3f\n", i, PERF_LAT_SSRC0 + i,
+		fprintf(f, "%u,%u,%llu,%llu,%llu,%llu,%llu,%.3f,%.3f", i, PERF_LAT_SSRC0 + i,
 			(unsigned long long)c->sent, (unsigned long long)c->results,
 			(unsigned long long)c->drops, (unsigned long long)c->lost,
 			(unsigned long long)(c->late + c->drops + c->lost),
 			perf_lat_quantile(c->hist, 0.5), perf_lat_quantile(c->hist, 0.99));
+		if (bw_mbps)
+			fprintf(f, ",%.3f", bw_mbps[i]);
+		fputc('\n', f);
 	}
 	int rc = ferror(f) ? -EIO : 0;
 	if (fclose(f) != 0 && rc == 0)

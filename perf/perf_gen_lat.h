@@ -42,6 +42,9 @@ struct perf_lat_client {
 	uint32_t assigns;           /* ASSIGNs received */
 	uint16_t assign_variant, assign_width, assign_height;
 	uint8_t assigned;           /* an ASSIGN has come */
+	uint32_t rtt_us;            /* smoothed RESULT arrival - last packet - server time */
+	uint32_t end_ts;            /* the frame whose last packet went at end_ns */
+	uint64_t end_ns;
 	struct perf_lat_hist *hist; /* NULL unless per-client statistics are kept */
 };
 
@@ -54,7 +57,7 @@ struct perf_lat {
 	struct perf_lat_hist *hists;
 	struct perf_lat_hist hist; /* the whole run */
 	uint64_t drops_by_reason[DP_APP_DROP_TOO_LARGE + 1];
-	uint64_t assigns, registers_sent, stray, bad;
+	uint64_t assigns, registers_sent, reports_sent, stray, bad;
 };
 
 /* Accounting for n_clients clients sending fps frames/s each (0: unpaced) with an SLO of
@@ -64,8 +67,8 @@ void perf_lat_destroy(struct perf_lat *l);
 
 /* Client i starts a frame with timestamp ts (its first packet goes at now). */
 void perf_lat_frame_begin(struct perf_lat *l, unsigned i, uint32_t ts, uint64_t now);
-/* Client i sent the last packet of the frame it began: it now waits for an answer. */
-void perf_lat_frame_end(struct perf_lat *l, unsigned i);
+/* Client i sent the last packet of the frame it began (at now): it now waits for an answer. */
+void perf_lat_frame_end(struct perf_lat *l, unsigned i, uint64_t now);
 /* Client i stops in the middle of a frame: that frame is not counted. */
 void perf_lat_frame_abandon(struct perf_lat *l, unsigned i);
 
@@ -84,6 +87,10 @@ ssize_t perf_lat_register_build(uint8_t *buf, size_t cap, unsigned i, uint16_t s
 				double fps, uint16_t media_port, const struct dp_app_res *res,
 				unsigned n_res);
 
+/* Builds client i's REPORT: bw_kbps, its smoothed rtt_us, frames sent, RESULTs received. */
+ssize_t perf_lat_report_build(uint8_t *buf, size_t cap, const struct perf_lat *l, unsigned i,
+			      uint32_t bw_kbps);
+
 /* Latency (ms) at quantile q (0..1) of h: the bucket's geometric middle; 0 when empty. */
 double perf_lat_quantile(const struct perf_lat_hist *h, double q);
 
@@ -93,9 +100,11 @@ struct perf_lat_totals {
 };
 void perf_lat_totals(const struct perf_lat *l, struct perf_lat_totals *t);
 
-/* One line `gen: rtcp …` (registers, assigns, drops by reason, late results, strays). */
+/* One line `gen: rtcp …` (registers, reports, assigns, drops by reason, late results,
+ * strays). */
 void perf_lat_print_rtcp(const struct perf_lat *l, FILE *f);
-/* The per-client CSV (client,ssrc,sent,results,drops,lost,missed,p50_ms,p99_ms); 0 or -errno. */
-int perf_lat_write_csv(const struct perf_lat *l, const char *path);
+/* The per-client CSV (client,ssrc,sent,results,drops,lost,missed,p50_ms,p99_ms, and bw_mbps
+ * when bw_mbps is not NULL: one value per client); 0 or -errno. */
+int perf_lat_write_csv(const struct perf_lat *l, const char *path, const double *bw_mbps);
 
 #endif

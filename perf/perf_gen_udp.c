@@ -158,12 +158,13 @@ int perf_gen_udp(struct perf_gen_run *r)
 		setsockopt(sk.rfd[i], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 	}
 	static uint8_t buf[GEN_BURST][GEN_PKT_MAX];
-	struct mmsghdr msg[GEN_BURST];
-	struct iovec iov[GEN_BURST];
+	struct mmsghdr msg[GEN_BURST * (1 + GEN_STRESS_XMAX)];
+	struct iovec iov[GEN_BURST * (1 + GEN_STRESS_XMAX)];
 	struct perf_gen_totals t = {0};
 	/* REGISTERs before the first frames */
 	perf_gen_house(r, perf_gen_now_ns(), 1, perf_gen_udp_reg_send, &sk);
 	uint64_t start = perf_gen_now_ns(), end = start + (uint64_t)(o->seconds * 1e9), next_rx = 0;
+	perf_gen_shape_start(r, start);
 	unsigned rr = 0;
 	int ret = 0;
 	while (!perf_gen_stop) {
@@ -177,31 +178,56 @@ int perf_gen_udp(struct perf_gen_run *r)
 		}
 		if (o->pps > 0 && t.pkts > (now - start) * 1e-9 * o->pps)
 			continue;
-		int i = perf_gen_pick(r->cl, o->clients, &rr, now, r->frame_ns);
+		int i = perf_gen_pick(r, &rr, now);
 		if (i < 0)
 			continue;
 		/* a burst of the same client's packets through its socket */
 		struct perf_gen_client *c = &r->cl[i];
 		const struct perf_gen_frame *fr =
 			c->next_pkt ? &r->fr[c->fr] : perf_gen_frame_start(r, (unsigned)i, now);
-		unsigned n = 0;
+		unsigned n = 0, nx = 0;
 		int frames = 0;
 		while (n < GEN_BURST) {
 			unsigned k = c->next_pkt;
+			if (n > 0 && !perf_gen_shape_ok(r, (unsigned)i, now))
+				break; /* the link's bucket is empty */
 			memcpy(buf[n], fr->pkt[k], fr->len[k]);
 			perf_gen_rtp_patch(buf[n], c->seq, c->ts, c->ssrc);
 			iov[n] = (struct iovec){buf[n], fr->len[k]};
 			msg[n] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[n], .msg_iovlen = 1}};
 			t.bytes += fr->len[k];
+			if (o->stress)
+				nx += perf_gen_stress_extra(&r->stress, buf[n], fr->len[k], c->ssrc,
+							    r->xp + nx);
 			n++;
 			if (perf_gen_advance(r, (unsigned)i, now)) {
 				frames++;
 				break;
 			}
 		}
+		for (unsigned k = 0; k + 1 < n; k++) /* --stress reorder (one frame's packets) */
+			if (perf_gen_stress_swap(&r->stress)) {
+				struct iovec x = iov[k];
+				iov[k] = iov[k + 1];
+				iov[++k] = x;
+			}
+		/* --stress: RTCP-port packets now, media-port ones after the burst */
+		unsigned nm = n;
+		for (unsigned k = 0; k < nx; k++) {
+			struct perf_gen_xpkt *x = &r->xp[k];
+			if (x->rtcp) {
+				if (send(sk.rfd[i], x->data, x->len, MSG_DONTWAIT) < 0 && errno != EAGAIN &&
+				    errno != ENOBUFS && errno != ECONNREFUSED)
+					fprintf(stderr, "shoal-gen: send: %s\n", strerror(errno));
+				continue;
+			}
+			iov[nm] = (struct iovec){x->data, x->len};
+			msg[nm] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[nm], .msg_iovlen = 1}};
+			nm++;
+		}
 		int sent = 0;
-		while (sent < (int)n && !perf_gen_stop) {
-			int rs = sendmmsg(sk.mfd[i], msg + sent, n - (unsigned)sent, 0);
+		while (sent < (int)nm && !perf_gen_stop) {
+			int rs = sendmmsg(sk.mfd[i], msg + sent, nm - (unsigned)sent, 0);
 			if (rs < 0 && errno != EAGAIN && errno != ENOBUFS && errno != ECONNREFUSED) {
 				fprintf(stderr, "shoal-gen: sendmmsg: %s\n", strerror(errno));
 				ret = 1;

@@ -7,8 +7,14 @@
 # timely RESULT, REGISTERs parse, and --follow-assign switches to the ASSIGNed resolution.
 # DPDK mode is checked the same way through a net_tap port in a namespace made by the test,
 # the answerer on the kernel side of the tap (exit 77 when not root or without namespaces).
+# --trace: a low-rate trace spreads each frame's packets in time at the answerer, the
+# received bitrate follows the trace (±40 %), REPORTs carry the trace's rate, bad trace
+# files are refused; --stress: the answerer counts exactly the garbage, malformed packets,
+# unknown SSRCs, duplicates and swaps the generator claims, while the real frames' answers
+# still add up.
 # Usage: test_gen.sh GEN KRECV CASE   (CASE: kernel_frames_decode | bad_flags |
-#        kernel_results | kernel_follow_assign | dpdk_tap_results)
+#        kernel_results | kernel_follow_assign | dpdk_tap_results | kernel_trace_shaped |
+#        bad_trace | kernel_stress)
 set -uo pipefail
 gen=$1 krecv=$2 case=$3
 tmp=$(mktemp -d)
@@ -50,9 +56,13 @@ rtcp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 rtcp.bind((a.addr, a.port + 1))
 
 st = dict(frames=0, results=0, drops=0, skipped=0, delayed=0, dups=0, registers_ok=0,
-          registers_bad=0, assigns=0, bad_rtp=0, frames_at_size=0)
+          registers_bad=0, assigns=0, bad_rtp=0, frames_at_size=0, rtcp_bad=0, reports=0,
+          reports_bad=0, report_rtt=0, unknown_ssrc=0, dup_rx=0, reorder_rx=0)
 reg_addr, first_size, last_size, frames_by_ssrc = {}, {}, {}, {}
-pending = {}   # (ssrc, ts) -> [bytes, end or None, addr, w, h]
+pending = {}   # (ssrc, ts) -> [bytes, end or None, addr, w, h, first arrival]
+seen_seq, top_seq, report_bw = set(), {}, set()
+spreads = []   # per complete frame: last packet's arrival - first's (s)
+rx = {}        # ssrc -> [wire bytes (+ IPv4/UDP headers), first arrival, last arrival]
 later = []     # (time, datagram, addr)
 stop = False
 
@@ -97,6 +107,16 @@ def on_register(d, addr):
         st['assigns'] += 1
 
 
+def on_report(d, addr):
+    if len(d) != 32 or d[0] != 0x82:
+        st['reports_bad'] += 1
+        return
+    bw, rtt, sent, results = struct.unpack('!IIII', d[16:32])
+    st['reports'] += 1
+    report_bw.add(bw)
+    st['report_rtt'] += rtt > 0
+
+
 def on_frame(ssrc, ts, addr, w, h):
     n = frames_by_ssrc.get(ssrc, 0) + 1
     frames_by_ssrc[ssrc] = n
@@ -128,21 +148,44 @@ def on_frame(ssrc, ts, addr, w, h):
 
 
 def on_rtp(d, addr):
-    if len(d) < 20 or d[0] >> 6 != 2 or d[1] & 0x7f != 26:
+    # the generator's packets: version 2, no padding, extension or CSRCs, PT 26, a full
+    # JPEG header; anything else is bad
+    if len(d) < 21 or d[0] != 0x80 or d[1] & 0x7f != 26:
         st['bad_rtp'] += 1
         return
     marker = d[1] >> 7
-    ts, ssrc = struct.unpack('!II', d[4:12])
+    seq, ts, ssrc = struct.unpack('!HII', d[2:12])
+    if not 0x5000 <= ssrc < 0x5000 + 1024:
+        st['unknown_ssrc'] += 1
+        return
+    if (ssrc, seq) in seen_seq:
+        st['dup_rx'] += 1
+        return
+    seen_seq.add((ssrc, seq))
+    if seq < top_seq.get(ssrc, -1):
+        st['reorder_rx'] += 1
+    top_seq[ssrc] = max(seq, top_seq.get(ssrc, -1))
+    now = time.monotonic()
+    r = rx.setdefault(ssrc, [0, now, now])
+    r[0] += len(d) + 28
+    r[2] = now
     off = int.from_bytes(d[13:16], 'big')
     typ, w, h = d[16], d[18] * 8, d[19] * 8
     hdr = 12 + 8 + (4 if typ >= 64 else 0)
-    f = pending.setdefault((ssrc, ts), [0, None, addr, w, h])
+    f = pending.setdefault((ssrc, ts), [0, None, addr, w, h, now])
     f[0] += len(d) - hdr
     if marker:
         f[1] = off + len(d) - hdr
     if f[1] is not None and f[0] == f[1]:
         del pending[(ssrc, ts)]
+        spreads.append(now - f[5])
         on_frame(ssrc, ts, addr, w, h)
+
+
+def rtcp_ok(d):
+    return (len(d) >= 13 and d[0] >> 6 == 2 and d[1] == 204 and
+            (struct.unpack('!H', d[2:4])[0] + 1) * 4 == len(d) and d[8:12] == b'SHOL' and
+            d[12] == 1)
 
 
 def on_term(*_):
@@ -170,14 +213,23 @@ while not stop:
                 break
             if s is media:
                 on_rtp(d, addr)
-            elif len(d) >= 2 and d[1] == 204 and d[0] & 0x1f == 1:
+            elif not rtcp_ok(d):
+                st['rtcp_bad'] += 1
+            elif d[0] & 0x1f == 1:
                 on_register(d, addr)
+            elif d[0] & 0x1f == 2:
+                on_report(d, addr)
             else:
                 st['registers_bad'] += 1
 st['register_ssrcs'] = len(reg_addr)
 st['incomplete'] = len(pending)
 st['first_sizes'] = ','.join('%dx%d' % first_size[k] for k in sorted(first_size))
 st['last_sizes'] = ','.join('%dx%d' % last_size[k] for k in sorted(last_size))
+st['report_bw'] = ','.join(str(b) for b in sorted(report_bw))
+# mean per frame of the first-to-last packet spread; received kbit/s per client (mean)
+st['spread_ms'] = '%.3f' % (1000 * sum(spreads) / len(spreads) if spreads else 0)
+rates = [r[0] * 8 / (r[2] - r[1]) / 1000 for r in rx.values() if r[2] > r[1]]
+st['rx_kbps'] = '%.1f' % (sum(rates) / len(rates) if rates else 0)
 with open(a.stats, 'w') as f:
     f.write(' '.join('%s=%s' % kv for kv in st.items()) + '\n')
 PYEOF
@@ -249,6 +301,8 @@ kernel_results)
 	grep -q "drop_overload=$drops " "$tmp/gen" || fail "DROPs not counted by reason"
 	grep -q "stray=$(val dups "$tmp/stats") " "$tmp/gen" || fail "duplicate RESULTs not stray"
 	grep -q " bad=0$" "$tmp/gen" || fail "answers that did not parse"
+	[ "$(val rtcp_bad "$tmp/stats")" = 0 ] || fail "RTCP that did not parse at the answerer"
+	[ "$(val reports "$tmp/stats")" = 0 ] || fail "REPORTs without --trace"
 	# misses: every DROP, loss and 300 ms late RESULT at least (SLO 150 ms), at most all
 	delayed=$(val delayed "$tmp/stats")
 	awk -v m="$miss" -v f="$frames" -v lo=$((drops + lost + delayed)) \
@@ -288,9 +342,15 @@ kernel_follow_assign)
 	[ "$(val last_sizes "$tmp/stats")" = 320x240,320x240,320x240 ] || fail "resolution not followed"
 	[ "$(val lost "$tmp/gen")" = 0 ] || fail "frames lost"
 	;;
-dpdk_tap_results)
+dpdk_tap_results | dpdk_tap_trace_stress)
 	# shoal-gen on net_tap0 (clients 10.99.0.2..4), the kernel side of the tap is the server
-	# 10.99.1.1 (answers ARP); static neighbours send the answers back to the clients
+	# 10.99.1.1 (answers ARP); static neighbours send the answers back to the clients.
+	# dpdk_tap_trace_stress: the same with a 2 Mbit/s trace and every stress mode
+	extra=
+	if [ "$case" = dpdk_tap_trace_stress ]; then
+		printf '2\n' >"$tmp/trace"
+		extra="--trace $tmp/trace --stress garbage,malformed,ssrc-flood,dup,reorder"
+	fi
 	ns=shoal-gen-$$ tap=sgtap$$ inns="ip netns exec shoal-gen-$$"
 	{ [ "$(id -u)" = 0 ] && ip netns add $ns 2>/dev/null; } ||
 		{ ns=; echo "skip: needs root and namespaces"; exit 77; }
@@ -298,7 +358,7 @@ dpdk_tap_results)
 	$inns "$gen" --no-huge -m 512 --no-shconf --no-telemetry --file-prefix sg$$ \
 		--vdev "net_tap0,iface=$tap" -- --dst-ip 10.99.1.1 --media-port $port \
 		--clients 3 --fps 10 --seconds 3 --size 320x240 --register 150 --per-client "$tmp/pc.csv" \
-		>"$tmp/gen" 2>"$tmp/eal" & gpid=$!
+		$extra >"$tmp/gen" 2>"$tmp/eal" & gpid=$!
 	for _ in $(seq 100); do $inns ip link show $tap >/dev/null 2>&1 && break; sleep 0.1; done
 	mac=$($inns cat /sys/class/net/$tap/address)
 	$inns ip addr add 10.99.1.1/16 dev $tap || fail "tap address"
@@ -312,7 +372,11 @@ dpdk_tap_results)
 	tail -1 "$tmp/gen" >"$tmp/last"; last=$tmp/last
 	frames=$(val frames "$last") results=$(val results "$last") drops=$(val drops "$last")
 	lost=$(val lost "$last")
-	[ "${frames:-0}" -ge 30 ] || fail "only $frames frames sent"
+	# (a shaped client skips the frames it could not send in time, so a stall of the tap
+	# under load costs frames there: half is enough)
+	min=30
+	[ "$case" = dpdk_tap_trace_stress ] && min=15
+	[ "${frames:-0}" -ge $min ] || fail "only $frames frames sent"
 	[ $((results + drops + lost)) = "$frames" ] || fail "results+drops+lost != frames"
 	# the tap may lose the first packets after it comes up: those frames are lost too, and
 	# a lost REGISTER is sent again 2 s later
@@ -326,6 +390,117 @@ dpdk_tap_results)
 	[ "$(val register_ssrcs "$tmp/stats")" = 3 ] || fail "REGISTERs from 3 clients wanted"
 	[ "$(val assigns "$tmp/gen")" = 3 ] || fail "ASSIGNs"
 	[ "$(wc -l <"$tmp/pc.csv")" = 4 ] || fail "CSV rows"
+	[ "$case" = dpdk_tap_trace_stress ] || exit 0
+	# what the tap delivers of each stress kind: never more than was sent, and some of it
+	# when a few were sent (the tap may lose packets while it comes up)
+	g=$tmp/gen st=$tmp/stats
+	le() { [ "$1" -le "$2" ] && { [ "$2" -lt 3 ] || [ "$1" -gt 0 ]; } ||
+		fail "$3: received $1 of $2 sent"; }
+	le "$(val bad_rtp $st)" $(($(val garbage_media $g) + $(val malformed_rtp $g))) "bad RTP"
+	le "$(val rtcp_bad $st)" $(($(val garbage_rtcp $g) + $(val malformed_rtcp $g))) "bad RTCP"
+	le "$(val unknown_ssrc $st)" "$(val ssrc_flood $g)" "unknown SSRCs"
+	le "$(val dup_rx $st)" "$(val dup $g)" "duplicates"
+	le "$(val reorder_rx $st)" "$(val reorder $g)" "swaps"
+	[ "$(val report_bw $st)" = 2000 ] || fail "REPORT bw_kbps is not the trace's rate"
+	[ "$(val reports_bad $st)" = 0 ] || fail "bad REPORTs"
+	[ "$(head -1 "$tmp/pc.csv" | cut -d, -f10)" = bw_mbps ] || fail "CSV bandwidth column"
+	;;
+kernel_trace_shaped)
+	# one client at 20 fps of 640x480 frames (~20 kB, ~3 Mbit/s) on a 1.5 Mbit/s link: frames
+	# leave (and arrive) spread over ~100 ms, the answerer receives ~1.5 Mbit/s, REPORTs say
+	# 1500 kbit/s
+	printf '# constant 1.5 Mbit/s\n1.5\n\n1.50  # again\n' >"$tmp/trace"
+	answerer --slo 150 --size 640x480 --assign 640x480
+	"$gen" --udp 127.0.0.1:$port --clients 1 --fps 20 --seconds 3 --size 640x480 \
+		--register 150 --trace "$tmp/trace" --seed 7 --per-client "$tmp/pc.csv" \
+		>"$tmp/gen" || fail "shoal-gen exited $?"
+	answerer_stop
+	cat "$tmp/gen" "$tmp/stats" "$tmp/pc.csv"
+	tail -1 "$tmp/gen" >"$tmp/last"; last=$tmp/last
+	grep -q '^gen: clients=1 pkts=[0-9]* frames=[0-9]* seconds=[0-9.]* mpps=[0-9.]* fps=[0-9.]* gbps=[0-9.]* rx_rtcp=[0-9]* results=[0-9]* drops=[0-9]* lost=[0-9]* miss=[0-9.]* p50_ms=[0-9.]* p99_ms=[0-9.]*$' "$last" ||
+		fail "last line format"
+	frames=$(val frames "$last") results=$(val results "$last") drops=$(val drops "$last")
+	lost=$(val lost "$last") fps=$(val fps "$last")
+	[ "$frames" -ge 5 ] || fail "only $frames frames sent"
+	awk -v f="$fps" 'BEGIN { exit !(f < 16) }' || fail "the link did not slow the client (fps=$fps)"
+	[ $((results + drops + lost)) = "$frames" ] || fail "results+drops+lost != frames"
+	[ "$(val frames "$tmp/stats")" = "$frames" ] || fail "answerer saw other frames"
+	# the frame on its way when the sending ended is not counted (not complete either)
+	[ "$(val incomplete "$tmp/stats")" -le 1 ] || fail "incomplete frames"
+	[ "$(val results "$tmp/stats")" = "$results" ] || fail "RESULTs sent != results"
+	# received rate within 40 % of the trace's; frames spread over tens of ms (unshaped on
+	# loopback: well under a millisecond)
+	awk -v r="$(val rx_kbps "$tmp/stats")" 'BEGIN { exit !(r > 900 && r < 2100) }' ||
+		fail "received rate is not the trace's 1500 kbit/s"
+	awk -v s="$(val spread_ms "$tmp/stats")" 'BEGIN { exit !(s > 30) }' ||
+		fail "frames not spread in time by the link"
+	# REPORTs: about one a second, the trace's rate, an RTT once RESULTs came
+	[ "$(val reports_bad "$tmp/stats")" = 0 ] || fail "bad REPORTs"
+	[ "$(val rtcp_bad "$tmp/stats")" = 0 ] || fail "RTCP that did not parse"
+	[ "$(val reports "$tmp/stats")" -ge 2 ] || fail "REPORTs missing"
+	[ "$(val reports "$tmp/stats")" = "$(val reports "$tmp/gen")" ] || fail "REPORTs sent != received"
+	[ "$(val report_bw "$tmp/stats")" = 1500 ] || fail "REPORT bw_kbps is not the trace's rate"
+	[ "$(val report_rtt "$tmp/stats")" -ge 1 ] || fail "no REPORT carried an RTT"
+	[ "$(head -1 "$tmp/pc.csv")" = client,ssrc,sent,results,drops,lost,missed,p50_ms,p99_ms,bw_mbps ] ||
+		fail "CSV header"
+	[ "$(tail -1 "$tmp/pc.csv" | cut -d, -f10)" = 1.500 ] || fail "CSV mean bandwidth"
+	;;
+bad_trace)
+	printf '# nothing but comments\n\n' >"$tmp/empty"
+	printf '5\nfast\n' >"$tmp/word"
+	printf '5\n-2\n' >"$tmp/neg"
+	printf '5 6\n' >"$tmp/two"
+	printf '0\n0\n' >"$tmp/zero"
+	printf '5\n' >"$tmp/ok"
+	for args in "--trace $tmp/missing" "--trace $tmp/empty" "--trace $tmp/word" \
+		"--trace $tmp/neg" "--trace $tmp/two" "--trace $tmp/zero" \
+		"--trace $tmp/ok --trace-step 0" "--trace $tmp/ok --seed -1" \
+		"--trace $tmp/ok --seed x" "--stress bogus" "--stress dup,,reorder" "--stress dup,"; do
+		# shellcheck disable=SC2086
+		"$gen" --udp 127.0.0.1:$port $args >"$tmp/out" 2>&1
+		rc=$?
+		[ $rc = 2 ] || { echo "FAIL: '$args' exited $rc, want 2"; cat "$tmp/out"; exit 1; }
+		[ "$(wc -l <"$tmp/out")" = 1 ] || { echo "FAIL: '$args' printed:"; cat "$tmp/out"; exit 1; }
+		grep -q '^shoal-gen: ' "$tmp/out" || { echo "FAIL: '$args': no 'shoal-gen:' line"; exit 1; }
+	done
+	;;
+kernel_stress)
+	# every stress mode at once, 3 clients: the answerer (which refuses anything but the
+	# generator's own RTP and well-formed shoal RTCP) counts what the stress line claims
+	answerer --slo 150 --size 640x480 --assign 640x480
+	"$gen" --udp 127.0.0.1:$port --clients 3 --fps 15 --seconds 2 --size 640x480 \
+		--register 150 --seed 3 --stress garbage,malformed,ssrc-flood,dup,reorder \
+		>"$tmp/gen" || fail "shoal-gen exited $?"
+	answerer_stop
+	cat "$tmp/gen" "$tmp/stats"
+	tail -1 "$tmp/gen" >"$tmp/last"; last=$tmp/last
+	grep -q '^gen: clients=3 pkts=[0-9]* frames=[0-9]* seconds=[0-9.]* mpps=[0-9.]* fps=[0-9.]* gbps=[0-9.]* rx_rtcp=[0-9]* results=[0-9]* drops=[0-9]* lost=[0-9]* miss=[0-9.]* p50_ms=[0-9.]* p99_ms=[0-9.]*$' "$last" ||
+		fail "last line format"
+	grep -q '^gen: stress ' "$(tail -2 "$tmp/gen" | head -1 >"$tmp/sl"; echo "$tmp/sl")" ||
+		fail "no stress line before the last line"
+	for k in garbage_media garbage_rtcp malformed_rtp malformed_rtcp ssrc_flood dup reorder; do
+		[ "$(val $k "$tmp/gen")" -gt 0 ] || fail "no $k sent"
+	done
+	g=$tmp/gen
+	[ "$(val bad_rtp "$tmp/stats")" = $(($(val garbage_media $g) + $(val malformed_rtp $g))) ] ||
+		fail "bad RTP received != garbage + malformed RTP sent"
+	[ "$(val rtcp_bad "$tmp/stats")" = $(($(val garbage_rtcp $g) + $(val malformed_rtcp $g))) ] ||
+		fail "bad RTCP received != garbage + malformed RTCP sent"
+	[ "$(val unknown_ssrc "$tmp/stats")" = "$(val ssrc_flood $g)" ] || fail "unknown SSRCs != flood"
+	[ "$(val dup_rx "$tmp/stats")" = "$(val dup $g)" ] || fail "duplicates received != sent"
+	[ "$(val reorder_rx "$tmp/stats")" = "$(val reorder $g)" ] || fail "swaps received != sent"
+	# the real frames: all complete at the answerer, every one answered or lost once
+	frames=$(val frames "$last") results=$(val results "$last") drops=$(val drops "$last")
+	lost=$(val lost "$last")
+	[ "$frames" -ge 45 ] || fail "only $frames frames sent"
+	[ "$(val frames "$tmp/stats")" = "$frames" ] || fail "answerer saw other frames"
+	[ "$(val incomplete "$tmp/stats")" = 0 ] || fail "incomplete frames"
+	[ $((results + drops + lost)) = "$frames" ] || fail "results+drops+lost != frames"
+	[ "$(val results "$tmp/stats")" = "$results" ] || fail "RESULTs sent != results"
+	[ "$(val drops "$tmp/stats")" = "$drops" ] || fail "DROPs sent != drops"
+	[ "$(val skipped "$tmp/stats")" = "$lost" ] || fail "frames not answered != lost"
+	[ "$(val registers_bad "$tmp/stats")" = 0 ] || fail "bad REGISTERs"
+	[ "$(val registers "$tmp/gen")" = "$(val registers_ok "$tmp/stats")" ] || fail "REGISTERs"
 	;;
 *) echo "unknown case $case"; exit 2 ;;
 esac
