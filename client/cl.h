@@ -2,15 +2,19 @@
  *
  * A client streams one video to a shoal server over ordinary UDP sockets: frames come from a
  * file (libavformat/libavcodec, resized with libswscale) or from a moving test pattern, are
- * paced on an absolute schedule, resized to the resolution of the latest ASSIGN, encoded as
+ * paced on an absolute schedule, resized to the resolution of the latest ASSIGN (or a smaller
+ * square while the uplink estimate cannot carry it, see enum cl_policy), encoded as
  * baseline JPEG 4:2:0 (libjpeg-turbo) near ASSIGN's target size and sent as RTP/JPEG
  * (RFC 2435) from local port P to the server's media port M. Control runs on RTCP: P+1 to
- * M+1 (REGISTER, REPORT, BYE out; ASSIGN, RESULT, DROP in). Every frame ends as a RESULT, a
+ * M+1 (REGISTER, REPORT, BYE out; ASSIGN, RESULT, DROP in). The uplink rate is estimated
+ * from the RESULTs' timings (latency less the server's time) and from the send socket's
+ * backlog (SIOCOUTQ), and REPORTed with the RTT. Every frame ends as a RESULT, a
  * DROP, or lost (no answer within max(1 s, SLO) of its send, or by the end of the drain wait
  * at exit); an optional CSV gets one row per frame.
  *
  * Everything is sized at creation; the send loop allocates nothing except when an ASSIGN
- * changes the resolution (the scaler is rebuilt) and what libavcodec does while decoding.
+ * or the bandwidth changes the resolution (the scaler is rebuilt) and what libavcodec does
+ * while decoding.
  */
 #ifndef SHOAL_CL_H
 #define SHOAL_CL_H
@@ -45,9 +49,16 @@ struct cl_opts {
 	const char *csv;        /* per-frame CSV file; NULL: none */
 	uint32_t ssrc;          /* used when have_ssrc, else random */
 	int have_ssrc;
-	uint32_t bw_kbps;       /* bandwidth REPORTed; 0: estimated */
+	uint32_t bw_kbps;       /* bandwidth used and REPORTed; 0: estimated */
 	int progress;           /* one line per second on stderr */
+	int policy;             /* enum cl_policy (default CL_POLICY_ASSIGN) */
+	unsigned max_size;      /* largest square CL_POLICY_BANDWIDTH picks (default 640) */
 };
+
+/* How the resolution is chosen. ASSIGN: ASSIGN's, lowered to a smaller square while the
+ * bandwidth estimate cannot carry ASSIGN's frame size. BANDWIDTH: ASSIGN's resolution and
+ * target are ignored; the largest square up to max_size the estimate carries. */
+enum cl_policy { CL_POLICY_ASSIGN, CL_POLICY_BANDWIDTH };
 
 /* Fills o with the defaults above (server NULL, no source chosen). */
 void cl_opts_default(struct cl_opts *o);
@@ -76,8 +87,38 @@ uint64_t cl_video_frames(const struct cl_video *v);
 int cl_video_next(struct cl_video *v, unsigned width, unsigned height, uint8_t *i420);
 void cl_video_destroy(struct cl_video *v);
 
+/* ---- bandwidth and resolution ------------------------------------------------------------ */
+#define CL_SQ_MIN 128      /* the squares the server's variants take: 128..640 step 32 */
+#define CL_SQ_MAX 640
+#define CL_SQ_STEP 32
+#define CL_BW_HEADROOM 0.9 /* frames may use 90 % of the estimate */
+#define CL_BW_HYST 1.2     /* going up needs 20 % more room than staying */
+#define CL_BW_WIN 9        /* samples in the median window */
+
+/* A robust rate estimate: each sample joins a window of the latest CL_BW_WIN; the estimate
+ * moves a quarter of the way to the window's median (the first sample sets it), so a single
+ * outlier does not move it and a lasting change does within a few samples. */
+struct cl_bw {
+	double kbps; /* 0 before any sample */
+	double win[CL_BW_WIN];
+	unsigned n, i;
+};
+
+/* Adds a sample (kbit/s, > 0; others ignored). */
+void cl_bw_add(struct cl_bw *b, double kbps);
+
+/* Whether frames of bytes at fps fit bw_kbps: bytes*8*fps <= CL_BW_HEADROOM*bw, with
+ * CL_BW_HYST times more room when up (a move to a larger size). */
+int cl_bw_fits(double bytes, double fps, uint32_t bw_kbps, int up);
+
+/* The largest square side in CL_SQ_MIN..cap (step CL_SQ_STEP) whose frames, predicted as
+ * bpp * side² bytes, fit bw_kbps at fps (cl_bw_fits; sides above cur count as up); CL_SQ_MIN
+ * when none does; cap (rounded down to a step) when bw_kbps or bpp is 0 (unknown). */
+unsigned cl_square_fit(uint32_t bw_kbps, double fps, double bpp, unsigned cap, unsigned cur);
+
 /* ---- client ----------------------------------------------------------------------------- */
 #define CL_MAX_VARIANTS 32
+#define CL_MAX_SIZES 32
 #define CL_DROP_REASONS 7 /* index = DROP reason 1..6 (0 unused) */
 
 struct cl_stats {
@@ -98,6 +139,11 @@ struct cl_stats {
 	uint32_t target_bytes;  /* latest ASSIGN's frame size target (0: none) */
 	int quality;            /* JPEG quality in use */
 	uint32_t rtt_us, bw_kbps; /* what the latest REPORT carried */
+	uint32_t bw_result_kbps;  /* estimate from RESULT timings (0: none yet) */
+	uint32_t bw_send_kbps;    /* estimate from the socket's send backlog (0: none yet) */
+	uint64_t send_backlog;    /* frames sent while the socket still held earlier ones */
+	uint64_t backoffs;        /* moves to a smaller size for bandwidth */
+	int bw_limited;           /* sending below the policy's size for bandwidth now */
 	double miss;            /* (sent - in_slo) / sent; 0 when nothing was sent */
 	double p50_ms, p99_ms;  /* end-to-end latency of RESULTs (0.1 ms resolution) */
 	unsigned n_variants;
@@ -105,6 +151,11 @@ struct cl_stats {
 		uint16_t variant;
 		uint64_t results;
 	} variants[CL_MAX_VARIANTS]; /* in order of first appearance */
+	unsigned n_sizes;
+	struct {
+		uint16_t width, height;
+		uint64_t frames;
+	} sizes[CL_MAX_SIZES]; /* frames sent per resolution, in order of first appearance */
 };
 
 struct cl_client;
@@ -120,7 +171,9 @@ int cl_client_run(struct cl_client *c, volatile sig_atomic_t *stop);
 /* Counters and latency percentiles so far. */
 void cl_client_stats(const struct cl_client *c, struct cl_stats *out);
 /* The summary line (no newline): `client: ssrc=0x… sent=N results=N drops=N lost=N miss=F
- * p50_ms=X p99_ms=Y variants=320:120,416:30`. Returns its length (as snprintf). */
+ * p50_ms=X p99_ms=Y variants=320:120,416:30 bw_kbps=X sizes=128:10,320:50` (sizes: frames
+ * sent per resolution, a square as its side, others as WxH). Returns its length (as
+ * snprintf). */
 int cl_stats_format(const struct cl_stats *s, char *buf, size_t cap);
 void cl_client_destroy(struct cl_client *c);
 

@@ -1,5 +1,6 @@
 /* cl_client.c — the client loop: pacing, JPEG encode, RTP/JPEG packetising, REGISTER/REPORT/
- * BYE, ASSIGN/RESULT/DROP handling, per-frame accounting and the CSV. */
+ * BYE, ASSIGN/RESULT/DROP handling, bandwidth estimate and resolution policy, per-frame
+ * accounting and the CSV. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
@@ -8,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +30,9 @@
 #define CL_SYNTH_W 640         /* synthetic source size */
 #define CL_SYNTH_H 480
 #define CL_NS 1000000000ull
+#define CL_TX_MIN_US 100.0     /* floor of a frame's transfer time in a rate sample */
+#define CL_SND_HOLD_NS (5 * CL_NS) /* a send-backlog estimate caps the rate this long */
+#define CL_UP_DWELL 8          /* frames (at least fps/2) before a move up */
 
 enum cl_status { CL_PENDING, CL_RESULT, CL_DROP, CL_LOST };
 
@@ -36,6 +42,7 @@ struct cl_rec { /* one sent frame */
 	uint32_t rtp_ts;
 	uint32_t latency_us;
 	uint32_t bytes;   /* UDP payload bytes of the frame's packets */
+	uint32_t bw_kbps; /* the estimate when it was sent */
 	uint16_t variant, n_det, width, height;
 	uint8_t status, reason;
 };
@@ -56,6 +63,15 @@ struct cl_client {
 	uint32_t target_bytes;
 	double quality;
 	int served; /* -1 before any ASSIGN */
+	/* resolution policy */
+	unsigned aw, ah;        /* ASSIGN's resolution (before any: --width x --height) */
+	uint32_t assign_bytes;  /* bytes of the latest frame sent at aw x ah (0: none yet) */
+	double bpp;             /* UDP payload bytes per pixel of the latest frame (0: none) */
+	int limited;            /* below the policy's size for bandwidth */
+	double q_ref;           /* quality not exceeded while limited */
+	uint64_t last_change;   /* frames sent when the size last changed */
+	uint32_t bw_now;        /* the estimate the latest frame was sized with */
+	uint64_t dwell;         /* frames before a move up */
 	/* buffers sized at creation for CL_SIZE_MAX x CL_SIZE_MAX */
 	uint8_t *i420;
 	uint8_t *jpeg;
@@ -75,9 +91,20 @@ struct cl_client {
 	/* estimates */
 	uint64_t reg_sent_ns;   /* REGISTER waiting for an ASSIGN (0: none) */
 	uint32_t rtt_reg_us;    /* REGISTER -> ASSIGN sample */
+	uint32_t rtt_reg_min_us; /* smallest REGISTER -> ASSIGN sample (0: none) */
 	uint32_t rtt_win[CL_RTT_WIN];
+	uint32_t rtt_bytes[CL_RTT_WIN]; /* the frames' bytes, for the fit of the base delay */
 	unsigned rtt_n, rtt_i;
-	double bw_est_kbps;
+	double base_fit_us;     /* base delay fitted from frames of different sizes (<0: none) */
+	struct cl_bw bw_res;    /* from RESULT timings */
+	struct cl_bw bw_snd;    /* from the send socket's backlog */
+	uint64_t snd_last_ns;   /* latest backlog sample */
+	uint64_t prev_idx, prev_done_ns; /* the latest RESULT's frame and its arrival */
+	int have_prev;
+	int outq_after;         /* SIOCOUTQ after the previous frame's send (-1: none) */
+	uint64_t outq_after_ns;
+	double wmem_per_pkt;    /* largest socket memory one packet was seen to take */
+	double payload_per_pkt; /* of the previous frame */
 	uint16_t seq;
 	uint64_t t0_ns;
 	struct cl_stats st;
@@ -153,6 +180,10 @@ static int cl_sockets(struct cl_client *c)
 			int sz = 4 << 20;
 			setsockopt(c->rtp_fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 			setsockopt(c->rtcp_fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+			/* kernel receive times for the answers' latencies */
+			int on = 1;
+			setsockopt(c->rtcp_fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
+			setsockopt(c->rtp_fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
 			return 0;
 		}
 		close(c->rtp_fd);
@@ -188,11 +219,15 @@ struct cl_client *cl_client_create(const struct cl_opts *o)
 	c->o = *o;
 	c->rtp_fd = c->rtcp_fd = -1;
 	c->served = -1;
-	c->quality = CL_Q_START;
+	c->quality = c->q_ref = CL_Q_START;
+	c->outq_after = -1;
+	c->base_fit_us = -1;
 	if (!o->server || cl_parse_server(o->server, &c->media_dst, &c->rtcp_dst) ||
 	    !(o->fps > 0) || !o->slo_ms || o->width < 16 || o->height < 16 || o->width % 8 ||
 	    o->height % 8 || o->width > CL_SIZE_MAX || o->height > CL_SIZE_MAX ||
-	    o->payload < CL_PAYLOAD_MIN || o->payload > CL_PAYLOAD_MAX || (o->local_port & 1)) {
+	    o->payload < CL_PAYLOAD_MIN || o->payload > CL_PAYLOAD_MAX || (o->local_port & 1) ||
+	    (o->policy != CL_POLICY_ASSIGN && o->policy != CL_POLICY_BANDWIDTH) ||
+	    o->max_size < CL_SQ_MIN || o->max_size > CL_SQ_MAX) {
 		fprintf(stderr, "client: bad options\n");
 		goto fail;
 	}
@@ -216,8 +251,11 @@ struct cl_client *cl_client_create(const struct cl_opts *o)
 	cl_video_size(c->video, &sw, &sh);
 	cl_res_add(c, cl_size_fit(sw), cl_size_fit(sh));
 	cl_res_add(c, o->width, o->height);
-	c->width = o->width;
-	c->height = o->height;
+	c->width = c->aw = o->width;
+	c->height = c->ah = o->height;
+	c->dwell = (uint64_t)ceil(o->fps / 2);
+	if (c->dwell < CL_UP_DWELL)
+		c->dwell = CL_UP_DWELL;
 	/* buffers for the largest frame RFC 2435 can carry */
 	c->i420 = malloc((size_t)CL_SIZE_MAX * CL_SIZE_MAX * 3 / 2);
 	c->jpeg_cap = tjBufSize(CL_SIZE_MAX, CL_SIZE_MAX, TJSAMP_420);
@@ -242,7 +280,7 @@ struct cl_client *cl_client_create(const struct cl_opts *o)
 			goto fail;
 		}
 		fprintf(c->csv, "frame,rtp_ts,send_ms,status,reason,latency_ms,variant,n_det,width,"
-				"height,bytes\n");
+				"height,bytes,bw_kbps\n");
 	}
 	c->st.ssrc = c->ssrc;
 	c->st.local_port = c->port;
@@ -295,7 +333,7 @@ static void cl_csv_row(struct cl_client *c, const struct cl_rec *r)
 		fprintf(c->csv, "%.3f,,,", r->latency_us / 1e3);
 	else
 		fputs(",,,", c->csv);
-	fprintf(c->csv, "%u,%u,%u\n", r->width, r->height, r->bytes);
+	fprintf(c->csv, "%u,%u,%u,%u\n", r->width, r->height, r->bytes, r->bw_kbps);
 }
 
 /* Marks frames older than the answer window (all pending ones with force) lost, and writes
@@ -349,14 +387,153 @@ static uint32_t cl_rtt_us(const struct cl_client *c)
 	return m;
 }
 
-/* Bandwidth: --bw-kbps when given; else a moving average of each answered frame's bytes over
- * the part of its latency not spent in the server (a lower bound of the uplink rate: the
- * path delay is in the denominator too); 0 (unknown) before any RESULT. */
-static uint32_t cl_bw_kbps(const struct cl_client *c)
+void cl_bw_add(struct cl_bw *b, double kbps)
+{
+	if (!(kbps > 0) || !isfinite(kbps))
+		return;
+	b->win[b->i] = kbps;
+	b->i = (b->i + 1) % CL_BW_WIN;
+	if (b->n < CL_BW_WIN)
+		b->n++;
+	double w[CL_BW_WIN];
+	for (unsigned k = 0; k < b->n; k++) { /* insertion sort of at most CL_BW_WIN */
+		unsigned j = k;
+		for (; j > 0 && w[j - 1] > b->win[k]; j--)
+			w[j] = w[j - 1];
+		w[j] = b->win[k];
+	}
+	double med = b->n & 1 ? w[b->n / 2] : (w[b->n / 2 - 1] + w[b->n / 2]) / 2;
+	b->kbps = b->kbps > 0 ? b->kbps + (med - b->kbps) / 4 : med;
+}
+
+int cl_bw_fits(double bytes, double fps, uint32_t bw_kbps, int up)
+{
+	double room = CL_BW_HEADROOM * (double)bw_kbps * 1000.0 / (up ? CL_BW_HYST : 1.0);
+	return bytes * 8.0 * fps <= room;
+}
+
+unsigned cl_square_fit(uint32_t bw_kbps, double fps, double bpp, unsigned cap, unsigned cur)
+{
+	if (cap < CL_SQ_MIN)
+		return CL_SQ_MIN;
+	if (cap > CL_SQ_MAX)
+		cap = CL_SQ_MAX;
+	cap = CL_SQ_MIN + (cap - CL_SQ_MIN) / CL_SQ_STEP * CL_SQ_STEP;
+	if (!bw_kbps || !(bpp > 0) || !(fps > 0))
+		return cap;
+	for (unsigned s = cap; s > CL_SQ_MIN; s -= CL_SQ_STEP)
+		if (cl_bw_fits(bpp * s * s, fps, bw_kbps, s > cur))
+			return s;
+	return CL_SQ_MIN;
+}
+
+/* Bandwidth: --bw-kbps when given; else the estimate from the RESULTs' timings, capped by the
+ * one from the send socket's backlog for CL_SND_HOLD_NS after its latest sample; 0
+ * (unknown) before either has a sample. */
+static uint32_t cl_bw_kbps(const struct cl_client *c, uint64_t now)
 {
 	if (c->o.bw_kbps)
 		return c->o.bw_kbps;
-	return c->bw_est_kbps > 4e9 ? 4000000000u : (uint32_t)c->bw_est_kbps;
+	double r = c->bw_res.kbps;
+	if (c->bw_snd.kbps > 0 && c->snd_last_ns && now - c->snd_last_ns < CL_SND_HOLD_NS &&
+	    (!(r > 0) || c->bw_snd.kbps < r))
+		r = c->bw_snd.kbps;
+	return r > 4e9 ? 4000000000u : (uint32_t)(r + 0.5);
+}
+
+/* The path's base delay from frames of different sizes: the intercept of the least-squares
+ * line of net_us against bytes over the RTT window, kept once found (when the bytes vary by
+ * more than 20 % and the line rises; clamped to 0..the smallest net_us). */
+static void cl_base_fit(struct cl_client *c, uint32_t net_min)
+{
+	unsigned n = c->rtt_n;
+	if (n < 8)
+		return;
+	double mb = 0, mt = 0, sbb = 0, sbt = 0;
+	for (unsigned i = 0; i < n; i++) {
+		mb += c->rtt_bytes[i];
+		mt += c->rtt_win[i];
+	}
+	mb /= n;
+	mt /= n;
+	for (unsigned i = 0; i < n; i++) {
+		double db = c->rtt_bytes[i] - mb;
+		sbb += db * db;
+		sbt += db * (c->rtt_win[i] - mt);
+	}
+	if (!(mb > 0) || sbb / n < 0.04 * mb * mb || !(sbt > 0))
+		return;
+	double b = mt - sbt / sbb * mb;
+	c->base_fit_us = b < 0 ? 0 : b > net_min ? net_min : b;
+}
+
+/* A rate sample from an answered frame. Its transfer time is the part of the latency not
+ * spent in the server (net_us) less the path's base delay: the smallest of the REGISTER ->
+ * ASSIGN round trip (small messages both ways), half the smallest net_us and the fit above;
+ * and, when the previous frame was answered too and had not arrived yet when this one was
+ * sent (the link was backlogged), at most the time between the two frames' arrivals at
+ * the server (a frame queued behind the previous one arrives one transfer time after it).
+ * Arrivals are seen from here as answer time - server_us (one downlink later). */
+static void cl_bw_result(struct cl_client *c, const struct cl_rec *r, uint64_t net_us,
+			 uint64_t done_ns)
+{
+	uint32_t net_min = UINT32_MAX;
+	for (unsigned i = 0; i < c->rtt_n; i++)
+		net_min = c->rtt_win[i] < net_min ? c->rtt_win[i] : net_min;
+	cl_base_fit(c, net_min);
+	double base = net_min / 2.0;
+	if (c->rtt_reg_min_us && c->rtt_reg_min_us < base)
+		base = c->rtt_reg_min_us;
+	if (c->base_fit_us >= 0 && c->base_fit_us < base)
+		base = c->base_fit_us;
+	double tx = (double)net_us - base;
+	if (c->have_prev && r->idx == c->prev_idx + 1 && done_ns > c->prev_done_ns &&
+	    c->prev_done_ns > r->send_ns + (uint64_t)(base * 1000)) {
+		double gap = (double)(done_ns - c->prev_done_ns) / 1000.0;
+		tx = gap < tx ? gap : tx;
+	}
+	c->have_prev = 1;
+	c->prev_idx = r->idx;
+	c->prev_done_ns = done_ns;
+	if (tx < CL_TX_MIN_US)
+		tx = CL_TX_MIN_US;
+	cl_bw_add(&c->bw_res, (double)r->bytes * 8000.0 / tx);
+}
+
+/* Socket memory of the datagrams the RTP socket still holds (queued below it, e.g. in a
+ * shaping qdisc); -1 when unknown. */
+static int cl_outq(const struct cl_client *c)
+{
+	int q;
+	return ioctl(c->rtp_fd, SIOCOUTQ, &q) == 0 ? q : -1;
+}
+
+/* Before a frame's send: when the socket still holds data of the previous frames, the link
+ * was busy since the previous send and what left in between left at its rate. */
+static void cl_bw_send_before(struct cl_client *c, int q0, uint64_t now)
+{
+	if (q0 <= 0 || c->outq_after <= q0 || !(c->wmem_per_pkt > 0) || now <= c->outq_after_ns)
+		return;
+	c->st.send_backlog++;
+	double pkts = (double)(c->outq_after - q0) / c->wmem_per_pkt;
+	double dt_us = (double)(now - c->outq_after_ns) / 1000.0;
+	cl_bw_add(&c->bw_snd, pkts * c->payload_per_pkt * 8000.0 / dt_us);
+	c->snd_last_ns = now;
+}
+
+/* After it: socket memory per packet (the largest seen: packets leaving during the send
+ * only lower it) and the queue left behind. */
+static void cl_bw_send_after(struct cl_client *c, int q0, unsigned pkts, uint64_t bytes)
+{
+	int q1 = cl_outq(c);
+	if (q0 >= 0 && q1 > q0 && pkts) {
+		double w = (double)(q1 - q0) / pkts;
+		c->wmem_per_pkt = w > c->wmem_per_pkt ? w : c->wmem_per_pkt;
+	}
+	if (pkts)
+		c->payload_per_pkt = (double)bytes / pkts;
+	c->outq_after = q1;
+	c->outq_after_ns = cl_now_ns();
 }
 
 /* ---- RTCP out ------------------------------------------------------------------------------ */
@@ -395,7 +572,7 @@ static void cl_send_report(struct cl_client *c)
 	memset(&m, 0, sizeof(m));
 	m.kind = DP_APP_REPORT;
 	m.ssrc = c->ssrc;
-	c->st.bw_kbps = m.u.report.bw_kbps = cl_bw_kbps(c);
+	c->st.bw_kbps = m.u.report.bw_kbps = cl_bw_kbps(c, cl_now_ns());
 	c->st.rtt_us = m.u.report.rtt_us = cl_rtt_us(c);
 	m.u.report.frames_sent = (uint32_t)c->st.sent;
 	m.u.report.results_rcvd = (uint32_t)c->st.results;
@@ -424,13 +601,16 @@ static void cl_on_assign(struct cl_client *c, const struct dp_app_assign *a, uin
 	if (c->reg_sent_ns) {
 		uint64_t us = (now - c->reg_sent_ns) / 1000;
 		c->rtt_reg_us = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+		if (!c->rtt_reg_min_us || (c->rtt_reg_us && c->rtt_reg_us < c->rtt_reg_min_us))
+			c->rtt_reg_min_us = c->rtt_reg_us;
 		c->reg_sent_ns = 0;
 	}
 	int was = c->served;
 	c->served = a->served;
+	unsigned aw = c->aw, ah = c->ah;
 	if (a->served && a->width && a->height) {
-		c->width = cl_size_fit(a->width);
-		c->height = cl_size_fit(a->height);
+		c->aw = cl_size_fit(a->width);
+		c->ah = cl_size_fit(a->height);
 		c->target_bytes = a->target_bytes;
 	} else if (!a->served) {
 		/* keep streaming at the smallest size listed; the server may place us later */
@@ -439,12 +619,21 @@ static void cl_on_assign(struct cl_client *c, const struct dp_app_assign *a, uin
 			if ((unsigned)c->res[i].width * c->res[i].height <
 			    (unsigned)c->res[best].width * c->res[best].height)
 				best = i;
-		c->width = c->res[best].width;
-		c->height = c->res[best].height;
+		c->aw = c->res[best].width;
+		c->ah = c->res[best].height;
 		c->target_bytes = 0;
 		if (was != 0)
 			fprintf(stderr, "client: not served (%s), sending %ux%u\n",
-				cl_reason_name(a->reason), c->width, c->height);
+				cl_reason_name(a->reason), c->aw, c->ah);
+	}
+	if (c->aw == aw && c->ah == ah && c->served == was)
+		return; /* a repeat: the policy's state stands */
+	c->assign_bytes = 0;
+	if (c->o.policy == CL_POLICY_ASSIGN || !a->served) {
+		/* the new size applies from the next frame; the policy may lower it */
+		c->width = c->aw;
+		c->height = c->ah;
+		c->limited = 0;
 	}
 }
 
@@ -455,6 +644,7 @@ static void cl_on_result(struct cl_client *c, const struct dp_app_result *res, u
 		c->st.unmatched++;
 		return;
 	}
+	now = now > r->send_ns ? now : r->send_ns;
 	uint64_t lat_us = (now - r->send_ns) / 1000;
 	r->status = CL_RESULT;
 	r->latency_us = lat_us > UINT32_MAX ? UINT32_MAX : (uint32_t)lat_us;
@@ -476,11 +666,12 @@ static void cl_on_result(struct cl_client *c, const struct dp_app_result *res, u
 	/* estimates from the part of the latency not spent in the server */
 	uint64_t net_us = lat_us > res->server_us ? lat_us - res->server_us : 1;
 	c->rtt_win[c->rtt_i] = net_us > UINT32_MAX ? UINT32_MAX : (uint32_t)net_us;
+	c->rtt_bytes[c->rtt_i] = r->bytes;
 	c->rtt_i = (c->rtt_i + 1) % CL_RTT_WIN;
 	if (c->rtt_n < CL_RTT_WIN)
 		c->rtt_n++;
-	double sample = (double)r->bytes * 8000.0 / (double)net_us; /* kbit/s */
-	c->bw_est_kbps = c->bw_est_kbps > 0 ? c->bw_est_kbps * 0.875 + sample * 0.125 : sample;
+	uint64_t srv_ns = (uint64_t)res->server_us * 1000;
+	cl_bw_result(c, r, net_us, now > srv_ns ? now - srv_ns : 0);
 }
 
 static void cl_on_drop(struct cl_client *c, const struct dp_app_drop *d, uint64_t now)
@@ -490,6 +681,7 @@ static void cl_on_drop(struct cl_client *c, const struct dp_app_drop *d, uint64_
 		c->st.unmatched++;
 		return;
 	}
+	now = now > r->send_ns ? now : r->send_ns;
 	uint64_t lat_us = (now - r->send_ns) / 1000;
 	r->status = CL_DROP;
 	r->reason = d->reason;
@@ -526,16 +718,37 @@ static void cl_rtcp_in(struct cl_client *c, const uint8_t *buf, size_t len, uint
 }
 
 /* Reads every datagram waiting on both sockets (the server answers on RTCP; anything on the
- * RTP port is parsed the same way). */
+ * RTP port is parsed the same way), each at its kernel receive time (on the monotonic clock;
+ * the time it is read when the kernel gave none). */
 static void cl_rx(struct cl_client *c)
 {
 	int fds[2] = {c->rtcp_fd, c->rtp_fd};
 	for (int k = 0; k < 2; k++) {
 		for (;;) {
-			ssize_t n = recv(fds[k], c->rx, CL_RX_MAX, MSG_DONTWAIT);
+			struct iovec iov = {c->rx, CL_RX_MAX};
+			union {
+				char b[CMSG_SPACE(sizeof(struct timespec))];
+				struct cmsghdr align;
+			} cb;
+			struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
+					    .msg_controllen = sizeof(cb.b)};
+			ssize_t n = recvmsg(fds[k], &mh, MSG_DONTWAIT);
 			if (n < 0)
 				break;
-			cl_rtcp_in(c, c->rx, (size_t)n, cl_now_ns());
+			uint64_t now = cl_now_ns();
+			struct timespec rt;
+			clock_gettime(CLOCK_REALTIME, &rt);
+			uint64_t real = (uint64_t)rt.tv_sec * CL_NS + (uint64_t)rt.tv_nsec;
+			for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+				if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_TIMESTAMPNS)
+					continue;
+				struct timespec ts;
+				memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
+				uint64_t t = (uint64_t)ts.tv_sec * CL_NS + (uint64_t)ts.tv_nsec;
+				if (t <= real && real - t < CL_NS)
+					now -= real - t;
+			}
+			cl_rtcp_in(c, c->rx, (size_t)n, now);
 		}
 	}
 }
@@ -587,9 +800,11 @@ static int cl_send_frame(struct cl_client *c, struct cl_rec *r, unsigned w, unsi
 	memcpy(qt + 64, ji.qt[ji.n_qt > 1], 64);
 	uint32_t rtp_ts = r->rtp_ts;
 	size_t off = 0;
-	unsigned n = 0;
+	unsigned n = 0, pkts = 0;
 	uint64_t bytes = 0;
+	int q0 = cl_outq(c);
 	r->send_ns = cl_now_ns();
+	cl_bw_send_before(c, q0, r->send_ns);
 	while (off < ji.scan_len || (off == 0 && ji.scan_len == 0)) {
 		uint8_t *p = c->pkt[n];
 		struct dp_rtp_hdr rh = {.payload_type = DP_RTP_PT_JPEG, .seq = c->seq++,
@@ -616,6 +831,7 @@ static int cl_send_frame(struct cl_client *c, struct cl_rec *r, unsigned w, unsi
 							 .msg_iov = &c->iov[n], .msg_iovlen = 1}};
 		bytes += (size_t)(a + b) + len;
 		c->st.pkts++;
+		pkts++;
 		if (++n == CL_BATCH || off == ji.scan_len) {
 			if ((rc = cl_flush(c, n)) != 0) {
 				fprintf(stderr, "client: send: %s\n", strerror(-rc));
@@ -626,16 +842,106 @@ static int cl_send_frame(struct cl_client *c, struct cl_rec *r, unsigned w, unsi
 		if (ji.scan_len == 0)
 			break;
 	}
+	cl_bw_send_after(c, q0, pkts, bytes);
 	r->bytes = bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)bytes;
 	r->width = (uint16_t)w;
 	r->height = (uint16_t)h;
+	r->bw_kbps = c->bw_now;
 	c->st.bytes += bytes;
-	/* adaptive quality: scale by the square root of target / size, kept in 20..95 */
-	if (c->target_bytes && jlen) {
-		double qn = c->quality * sqrt((double)c->target_bytes / (double)jlen);
-		c->quality = qn < CL_Q_MIN ? CL_Q_MIN : qn > CL_Q_MAX ? CL_Q_MAX : qn;
+	c->bpp = (double)bytes / ((double)w * h);
+	if (w == c->aw && h == c->ah && !c->limited)
+		c->assign_bytes = r->bytes;
+	/* adaptive quality: scale by the square root of target / size, kept in 20..95; the
+	 * target is ASSIGN's (policy assign), and while limited by bandwidth at most what the
+	 * estimate carries per frame, the quality then held at most where it was */
+	double tgt = c->o.policy == CL_POLICY_ASSIGN ? (double)c->target_bytes : 0, size = jlen;
+	double qmax = CL_Q_MAX;
+	if (c->limited && c->bw_now) {
+		double budget = CL_BW_HEADROOM * c->bw_now * 1000.0 / 8.0 / c->o.fps;
+		if (!tgt || budget < tgt) {
+			tgt = budget;
+			size = (double)bytes;
+		}
+		qmax = c->q_ref < qmax ? c->q_ref : qmax;
+	}
+	if (tgt > 0 && size > 0) {
+		double qn = c->quality * sqrt(tgt / size);
+		c->quality = qn < CL_Q_MIN ? CL_Q_MIN : qn > qmax ? qmax : qn;
 	}
 	return 0;
+}
+
+/* Frames sent per resolution. */
+static void cl_size_count(struct cl_client *c, unsigned w, unsigned h)
+{
+	unsigned i;
+	for (i = 0; i < c->st.n_sizes; i++)
+		if (c->st.sizes[i].width == w && c->st.sizes[i].height == h)
+			break;
+	if (i == c->st.n_sizes && i < CL_MAX_SIZES) {
+		c->st.sizes[i].width = (uint16_t)w;
+		c->st.sizes[i].height = (uint16_t)h;
+		c->st.n_sizes++;
+	}
+	if (i < c->st.n_sizes)
+		c->st.sizes[i].frames++;
+}
+
+/* The resolution of the next frame (enum cl_policy). Not served: ASSIGN's (the smallest
+ * listed). Assign: ASSIGN's while the estimate carries ASSIGN's frame size (its target, else
+ * the latest frame sent at that size, else the latest bytes per pixel times its pixels; CL_BW_
+ * HYST more room to come back to it), else the largest square no larger than it that
+ * cl_square_fit gives. Bandwidth: cl_square_fit up to --max-size. Unknown estimate or bytes
+ * per pixel: no change. Moves up wait c->dwell frames after a change. */
+static void cl_choose_size(struct cl_client *c, uint64_t now)
+{
+	uint32_t bw = cl_bw_kbps(c, now);
+	double fps = c->o.fps;
+	unsigned w = c->width, h = c->height;
+	int limited = c->limited;
+	int settled = c->st.sent - c->last_change >= c->dwell;
+	c->bw_now = bw;
+	if (c->served == 0) {
+		w = c->aw;
+		h = c->ah;
+		limited = 0;
+	} else if (!bw || !(c->bpp > 0)) {
+		/* nothing to go by yet */
+	} else if (c->o.policy == CL_POLICY_BANDWIDTH) {
+		unsigned cur = w == h ? w : c->o.max_size;
+		unsigned side = cl_square_fit(bw, fps, c->bpp, c->o.max_size, cur);
+		if (side > cur && !settled && w == h)
+			side = cur;
+		w = h = side;
+		limited = side < c->o.max_size;
+	} else {
+		unsigned cap = c->aw < c->ah ? c->aw : c->ah;
+		double ab = c->target_bytes  ? (double)c->target_bytes
+			    : c->assign_bytes ? (double)c->assign_bytes
+					      : c->bpp * c->aw * c->ah;
+		if (cap < CL_SQ_MIN ||
+		    (cl_bw_fits(ab, fps, bw, c->limited) && (!c->limited || settled))) {
+			w = c->aw;
+			h = c->ah;
+			limited = 0;
+		} else {
+			unsigned cur = c->limited && w == h ? w : cap;
+			unsigned side = cl_square_fit(bw, fps, c->bpp, cap, cur);
+			if (side > cur && !settled)
+				side = cur;
+			w = h = side;
+			limited = 1;
+		}
+	}
+	if (limited && !c->limited)
+		c->q_ref = c->quality;
+	if (limited && (uint64_t)w * h < (uint64_t)c->width * c->height)
+		c->st.backoffs++;
+	if (w != c->width || h != c->height)
+		c->last_change = c->st.sent;
+	c->limited = limited;
+	c->width = w;
+	c->height = h;
 }
 
 /* ---- loop ---------------------------------------------------------------------------------- */
@@ -643,11 +949,12 @@ static void cl_progress(struct cl_client *c, uint64_t now)
 {
 	fprintf(stderr,
 		"client: t=%.0fs sent=%llu results=%llu drops=%llu lost=%llu size=%ux%u q=%d "
-		"target=%u served=%d rtt_us=%u bw_kbps=%u\n",
+		"target=%u served=%d limited=%d rtt_us=%u bw_kbps=%u (results %.0f, backlog %.0f)\n",
 		(double)(now - c->t0_ns) / 1e9, (unsigned long long)c->st.sent,
 		(unsigned long long)c->st.results, (unsigned long long)c->st.drops,
 		(unsigned long long)c->st.lost, c->width, c->height, (int)lround(c->quality),
-		c->target_bytes, c->served, c->st.rtt_us, c->st.bw_kbps);
+		c->target_bytes, c->served, c->limited, c->st.rtt_us, c->st.bw_kbps,
+		c->bw_res.kbps, c->bw_snd.kbps);
 }
 
 static uint64_t cl_min3(uint64_t a, uint64_t b, uint64_t d)
@@ -717,6 +1024,7 @@ int cl_client_run(struct cl_client *c, volatile sig_atomic_t *stop)
 				}
 				cl_recs_retire(c, now, 0);
 			}
+			cl_choose_size(c, now);
 			unsigned w = c->width, h = c->height;
 			rc = cl_video_next(c->video, w, h, c->i420);
 			if (rc == -ENODATA) {
@@ -736,6 +1044,7 @@ int cl_client_run(struct cl_client *c, volatile sig_atomic_t *stop)
 				break;
 			c->ring_n++;
 			c->st.sent++;
+			cl_size_count(c, w, h);
 			slot++;
 			next_frame = c->t0_ns + (uint64_t)llround((double)slot * 1e9 / c->o.fps);
 			if (c->o.max_frames && c->st.sent >= c->o.max_frames)
@@ -787,6 +1096,9 @@ void cl_client_stats(const struct cl_client *c, struct cl_stats *out)
 	out->height = c->height;
 	out->target_bytes = c->target_bytes;
 	out->quality = (int)lround(c->quality);
+	out->bw_result_kbps = (uint32_t)fmin(c->bw_res.kbps + 0.5, 4e9);
+	out->bw_send_kbps = (uint32_t)fmin(c->bw_snd.kbps + 0.5, 4e9);
+	out->bw_limited = c->limited;
 	out->miss = c->st.sent ? (double)(c->st.sent - c->st.in_slo) / (double)c->st.sent : 0;
 	out->p50_ms = cl_percentile(c, 0.50);
 	out->p99_ms = cl_percentile(c, 0.99);
@@ -804,6 +1116,20 @@ int cl_stats_format(const struct cl_stats *s, char *buf, size_t cap)
 		int k = snprintf(buf && (size_t)n < cap ? buf + n : NULL,
 				 (size_t)n < cap ? cap - (size_t)n : 0, "%s%u:%llu", i ? "," : "",
 				 s->variants[i].variant, (unsigned long long)s->variants[i].results);
+		n = k < 0 ? k : n + k;
+	}
+	if (n >= 0) {
+		int k = snprintf(buf && (size_t)n < cap ? buf + n : NULL,
+				 (size_t)n < cap ? cap - (size_t)n : 0, " bw_kbps=%u sizes=", s->bw_kbps);
+		n = k < 0 ? k : n + k;
+	}
+	for (unsigned i = 0; i < s->n_sizes && n >= 0; i++) {
+		char *p = buf && (size_t)n < cap ? buf + n : NULL;
+		size_t room = (size_t)n < cap ? cap - (size_t)n : 0;
+		unsigned w = s->sizes[i].width, h = s->sizes[i].height;
+		unsigned long long f = (unsigned long long)s->sizes[i].frames;
+		int k = w == h ? snprintf(p, room, "%s%u:%llu", i ? "," : "", w, f)
+			       : snprintf(p, room, "%s%ux%u:%llu", i ? "," : "", w, h, f);
 		n = k < 0 ? k : n + k;
 	}
 	return n;

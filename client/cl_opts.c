@@ -11,7 +11,7 @@
 void cl_opts_default(struct cl_opts *o)
 {
 	*o = (struct cl_opts){.fps = 30, .slo_ms = 100, .width = 320, .height = 240,
-			      .payload = 1200};
+			      .payload = 1200, .policy = CL_POLICY_ASSIGN, .max_size = CL_SQ_MAX};
 }
 
 void cl_usage(FILE *f)
@@ -20,7 +20,9 @@ void cl_usage(FILE *f)
 		"usage: shoal-client --server IP:PORT (--video FILE | --synthetic) [options]\n"
 		"Streams a video to a shoal server as RTP/JPEG (RFC 2435) over UDP, registers and\n"
 		"reports on RTCP (PORT+1), follows ASSIGN (resolution, target frame size) and\n"
-		"collects RESULT/DROP for every frame.\n"
+		"collects RESULT/DROP for every frame. The uplink rate is estimated from the\n"
+		"answers' timings and the send socket's backlog; frames that it cannot carry at\n"
+		"--fps are sent at a smaller square (128..640 step 32).\n"
 		"  --server IP:PORT   the server's media (RTP) port; RTCP goes to PORT+1\n"
 		"  --bind IP          local address (default: any)\n"
 		"  --local-port P     even local RTP port, RTCP on P+1 (default: ephemeral)\n"
@@ -35,15 +37,23 @@ void cl_usage(FILE *f)
 		"  --height H         height before any ASSIGN, multiple of 8, 16..2040 (default 240)\n"
 		"  --payload BYTES    UDP payload per RTP packet, %d..%d (default 1200)\n"
 		"  --csv FILE         one row per frame: frame,rtp_ts,send_ms,status,reason,\n"
-		"                     latency_ms,variant,n_det,width,height,bytes\n"
+		"                     latency_ms,variant,n_det,width,height,bytes,bw_kbps\n"
 		"  --ssrc HEX         RTP SSRC (default: random)\n"
-		"  --bw-kbps N        bandwidth to REPORT instead of the estimate\n"
+		"  --bw-kbps N        bandwidth (kbit/s) to use and REPORT instead of the estimate\n"
+		"  --policy-resolution assign|bandwidth\n"
+		"                     assign (default): ASSIGN's resolution, or the largest smaller\n"
+		"                     square that the estimate carries while it cannot carry\n"
+		"                     ASSIGN's frame size; bandwidth: ASSIGN's resolution and\n"
+		"                     target ignored, the largest square up to --max-size that\n"
+		"                     the estimate carries (for static server policies)\n"
+		"  --max-size S       largest square for --policy-resolution bandwidth, 128..640\n"
+		"                     step 32 (default 640)\n"
 		"  --progress         one status line per second on stderr\n"
 		"  --help             this text\n"
 		"A frame with no RESULT/DROP within max(1 s, SLO) is lost. SIGINT/SIGTERM stop\n"
 		"sending; answers still due are awaited briefly. Last line on stdout:\n"
 		"client: ssrc=0x… sent=N results=N drops=N lost=N miss=F p50_ms=X p99_ms=Y "
-		"variants=V:N,…\n",
+		"variants=V:N,… bw_kbps=X sizes=S:N,…\n",
 		CL_PAYLOAD_MIN, CL_PAYLOAD_MAX);
 }
 
@@ -95,6 +105,8 @@ int cl_opts_parse(struct cl_opts *o, int argc, char **argv, char *err, size_t er
 		{"payload", required_argument, 0, 'p'},  {"csv", required_argument, 0, 'c'},
 		{"ssrc", required_argument, 0, 'x'},     {"bw-kbps", required_argument, 0, 'B'},
 		{"progress", no_argument, 0, 'g'},       {"help", no_argument, 0, 'h'},
+		{"policy-resolution", required_argument, 0, 'R'},
+		{"max-size", required_argument, 0, 'M'},
 		{0, 0, 0, 0}};
 	cl_opts_default(o);
 	optind = 1;
@@ -169,6 +181,20 @@ int cl_opts_parse(struct cl_opts *o, int argc, char **argv, char *err, size_t er
 			o->bw_kbps = (uint32_t)v;
 			break;
 		case 'g': o->progress = 1; break;
+		case 'R':
+			if (!strcmp(optarg, "assign"))
+				o->policy = CL_POLICY_ASSIGN;
+			else if (!strcmp(optarg, "bandwidth"))
+				o->policy = CL_POLICY_BANDWIDTH;
+			else
+				goto bad;
+			break;
+		case 'M':
+			if (cl_num(optarg, CL_SQ_MIN, CL_SQ_MAX, &v) || v != (unsigned)v ||
+			    ((unsigned)v - CL_SQ_MIN) % CL_SQ_STEP)
+				goto bad;
+			o->max_size = (unsigned)v;
+			break;
 		case 'h': return 1;
 		case ':':
 			return cl_err(err, errlen, "option '%s' needs a value (see --help)",

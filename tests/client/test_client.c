@@ -1,6 +1,8 @@
 /* Tests of the client library and shoal-client against a UDP peer on 127.0.0.1 that plays
  * the server: it reassembles the RTP/JPEG it receives with shoal's own codec, decodes every
- * frame with libjpeg-turbo, answers REGISTER with ASSIGN and frames with RESULT or DROP. */
+ * frame with libjpeg-turbo, answers REGISTER with ASSIGN and frames with RESULT or DROP.
+ * It can emulate a slow uplink: a frame of B bytes reaches it B*8/rate after the link is
+ * free (frames queue behind each other) and is answered PEER_PROC_US later. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +26,8 @@
 #define VTEST "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
 #define PEER_MAX_FRAMES 256
 #define PEER_BUF (DP_JPEG_HEADERS_MAX + (2u << 20))
+#define PEER_Q 512          /* answers held back by the emulated link */
+#define PEER_PROC_US 2000   /* emulated server time, reported in server_us */
 
 enum peer_answer { PEER_MIX, PEER_ALL_RESULTS };
 
@@ -33,6 +37,7 @@ struct peer_frame {
 	uint16_t wire_w, wire_h; /* from the RFC 2435 header */
 	unsigned pkts;
 	uint32_t jpeg_bytes;
+	uint32_t wire_bytes; /* UDP payload of its packets */
 	int decoded;
 };
 
@@ -47,11 +52,16 @@ struct peer {
 	uint16_t assign_w, assign_h, variant;
 	uint32_t target;
 	unsigned ignore_registers; /* REGISTERs left unanswered at first */
+	unsigned rate_kbps;        /* emulated uplink rate (0: answer at once) */
+	unsigned rate2_kbps;       /* the rate from frame rate2_after on (when rate2_after) */
+	unsigned rate2_after;
 	/* what it saw */
 	unsigned registers, reports, byes, bad, incomplete;
 	struct dp_app_register reg;
 	uint32_t reg_ssrc, bye_ssrc;
 	struct dp_app_report report;
+	unsigned n_report_bw;
+	uint32_t report_bw[64];   /* bw_kbps of the REPORTs, in order */
 	uint16_t rtp_src_port;
 	unsigned n_frames;
 	struct peer_frame frames[PEER_MAX_FRAMES];
@@ -60,9 +70,27 @@ struct peer {
 	uint8_t *buf, *rgb;
 	int active;
 	uint32_t cur_ts;
-	unsigned cur_pkts;
+	unsigned cur_pkts, cur_bytes;
+	uint64_t cur_first_ns, cur_last_ns;
 	tjhandle tj;
+	/* the emulated link and the answers it holds back */
+	uint64_t link_free_ns;
+	struct {
+		uint64_t due_ns, done_ns;
+		struct dp_app_msg m;
+		struct sockaddr_in to;
+	} q[PEER_Q];
+	unsigned q_head, q_n;
 };
+
+/* The peer's clock: the one of the kernel's receive times (SO_TIMESTAMPNS), so a frame's
+ * arrival on the emulated link does not depend on when the peer thread got to read it. */
+static uint64_t peer_now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
 
 static void peer_send_app(struct peer *p, const struct sockaddr_in *to, const struct dp_app_msg *m)
 {
@@ -119,6 +147,8 @@ static void peer_on_rtcp(struct peer *p, const uint8_t *buf, size_t len,
 		} else if (m.kind == DP_APP_REPORT) {
 			p->reports++;
 			p->report = m.u.report;
+			if (p->n_report_bw < 64)
+				p->report_bw[p->n_report_bw++] = m.u.report.bw_kbps;
 		} else {
 			p->bad++;
 		}
@@ -141,7 +171,8 @@ static void peer_answer(struct peer *p, unsigned i, uint32_t ts, uint32_t ssrc,
 		m.kind = DP_APP_RESULT;
 		m.u.result.rtp_ts = ts;
 		m.u.result.variant = p->variant;
-		m.u.result.server_us = 50;
+		/* time since the frame was whole (the decode above) */
+		m.u.result.server_us = (uint32_t)((peer_now() - p->cur_last_ns) / 1000);
 		m.u.result.n_det = 2;
 		m.u.result.det[0] = (struct dp_app_det){.cls = 0, .score = 60000, .x = 10, .y = 20,
 							.w = 30, .h = 40};
@@ -154,7 +185,38 @@ static void peer_answer(struct peer *p, unsigned i, uint32_t ts, uint32_t ssrc,
 	} else {
 		return;
 	}
+	unsigned rate = p->rate2_after && i >= p->rate2_after ? p->rate2_kbps : p->rate_kbps;
+	if (rate && p->q_n < PEER_Q) { /* through the emulated link */
+		uint64_t start = p->cur_first_ns > p->link_free_ns ? p->cur_first_ns : p->link_free_ns;
+		uint64_t done = start + (uint64_t)p->cur_bytes * 8000000ull / rate;
+		p->link_free_ns = done;
+		unsigned j = (p->q_head + p->q_n++) % PEER_Q;
+		p->q[j].done_ns = done;
+		p->q[j].due_ns = done + PEER_PROC_US * 1000ull;
+		p->q[j].m = m;
+		p->q[j].to = to;
+		return;
+	}
 	peer_send_app(p, &to, &m);
+}
+
+/* Sends the held-back answers that are due; returns ms until the next (20 when none). */
+static int peer_flush(struct peer *p)
+{
+	while (p->q_n) {
+		uint64_t now = peer_now();
+		unsigned k = p->q_head;
+		if (p->q[k].due_ns > now)
+			return (int)((p->q[k].due_ns - now) / 1000000) + 1 < 20
+				       ? (int)((p->q[k].due_ns - now) / 1000000) + 1
+				       : 20;
+		if (p->q[k].m.kind == DP_APP_RESULT)
+			p->q[k].m.u.result.server_us = (uint32_t)((now - p->q[k].done_ns) / 1000);
+		peer_send_app(p, &p->q[k].to, &p->q[k].m);
+		p->q_head = (k + 1) % PEER_Q;
+		p->q_n--;
+	}
+	return 20;
 }
 
 static void peer_finish_frame(struct peer *p, uint32_t ssrc, const struct sockaddr_in *from)
@@ -164,7 +226,7 @@ static void peer_finish_frame(struct peer *p, uint32_t ssrc, const struct sockad
 		return;
 	struct peer_frame *f = &p->frames[p->n_frames];
 	*f = (struct peer_frame){.ts = p->cur_ts, .pkts = p->cur_pkts, .wire_w = p->jf.width,
-				 .wire_h = p->jf.height};
+				 .wire_h = p->jf.height, .wire_bytes = p->cur_bytes};
 	const uint8_t *jpg;
 	size_t len;
 	if (dp_jpeg_frame_finish(&p->jf, &jpg, &len) != 0) {
@@ -185,7 +247,7 @@ static void peer_finish_frame(struct peer *p, uint32_t ssrc, const struct sockad
 }
 
 static void peer_on_rtp(struct peer *p, const uint8_t *buf, size_t len,
-			const struct sockaddr_in *from)
+			const struct sockaddr_in *from, uint64_t now)
 {
 	struct dp_rtp_hdr rh;
 	struct dp_jpeg_hdr jh;
@@ -204,8 +266,12 @@ static void peer_on_rtp(struct peer *p, const uint8_t *buf, size_t len,
 		p->active = 1;
 		p->cur_ts = rh.timestamp;
 		p->cur_pkts = 0;
+		p->cur_bytes = 0;
+		p->cur_first_ns = now;
 	}
 	p->cur_pkts++;
+	p->cur_bytes += (unsigned)len;
+	p->cur_last_ns = now;
 	if (dp_jpeg_frame_add(&p->jf, &jh, rh.marker) != 0) {
 		p->bad++;
 		return;
@@ -220,21 +286,37 @@ static void *peer_main(void *arg)
 	static const size_t cap = 4096;
 	uint8_t *buf = malloc(cap);
 	while (buf && !atomic_load(&p->stop)) {
-		struct pollfd pf[2] = {{.fd = p->rtp_fd, .events = POLLIN},
-				       {.fd = p->rtcp_fd, .events = POLLIN}};
-		if (poll(pf, 2, 20) <= 0)
+		/* RTCP first: REGISTER is answered at once, as a prompt server would */
+		struct pollfd pf[2] = {{.fd = p->rtcp_fd, .events = POLLIN},
+				       {.fd = p->rtp_fd, .events = POLLIN}};
+		if (poll(pf, 2, peer_flush(p)) <= 0)
 			continue;
 		for (int k = 0; k < 2; k++) {
 			struct sockaddr_in from;
-			socklen_t fl = sizeof(from);
 			ssize_t n;
-			while ((n = recvfrom(pf[k].fd, buf, cap, MSG_DONTWAIT,
-					     (struct sockaddr *)&from, &fl)) >= 0) {
-				if (k == 0)
-					peer_on_rtp(p, buf, (size_t)n, &from);
+			for (;;) {
+				struct iovec iov = {buf, cap};
+				union {
+					char b[CMSG_SPACE(sizeof(struct timespec))];
+					struct cmsghdr align;
+				} cb;
+				struct msghdr mh = {.msg_name = &from, .msg_namelen = sizeof(from),
+						    .msg_iov = &iov, .msg_iovlen = 1,
+						    .msg_control = cb.b, .msg_controllen = sizeof(cb.b)};
+				if ((n = recvmsg(pf[k].fd, &mh, MSG_DONTWAIT)) < 0)
+					break;
+				uint64_t t = peer_now();
+				struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+				if (cm && cm->cmsg_level == SOL_SOCKET &&
+				    cm->cmsg_type == SCM_TIMESTAMPNS) {
+					struct timespec ts;
+					memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
+					t = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+				}
+				if (k == 1)
+					peer_on_rtp(p, buf, (size_t)n, &from, t);
 				else
 					peer_on_rtcp(p, buf, (size_t)n, &from);
-				fl = sizeof(from);
 			}
 		}
 	}
@@ -263,8 +345,9 @@ static int peer_start(struct peer *p)
 			p->port = ntohs(a.sin_port);
 			a.sin_port = htons((uint16_t)(p->port + 1));
 			if (bind(p->rtcp_fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
-				int sz = 8 << 20;
+				int sz = 8 << 20, on = 1;
 				setsockopt(p->rtp_fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+				setsockopt(p->rtp_fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
 				return 0;
 			}
 		}
@@ -334,12 +417,12 @@ static int read_lines(const char *path, char lines[][160], int max)
 	return n;
 }
 
-/* CSV row -> its 11 comma-separated fields (empty ones included). */
-static int split_csv(char *line, char *fields[11])
+/* CSV row -> its 12 comma-separated fields (empty ones included). */
+static int split_csv(char *line, char *fields[12])
 {
 	int n = 0;
 	char *s = line;
-	while (n < 11) {
+	while (n < 12) {
 		fields[n++] = s;
 		char *c = strchr(s, ',');
 		if (!c)
@@ -422,7 +505,11 @@ static int test_register_assign_resize_and_answers_in_csv(void)
 	ST_CHECK(st.p50_ms <= st.p99_ms);
 	ST_CHECK(strstr(line, "client: ssrc=0xc0ffee01 sent=24 results=12 drops=6 lost=6 miss=") ==
 		 line);
-	ST_CHECK(strstr(line, " variants=256:12") != NULL);
+	ST_CHECK(strstr(line, " variants=256:12 bw_kbps=") != NULL);
+	char sizes[64];
+	snprintf(sizes, sizeof(sizes), " sizes=320x240:%u,256:%u", first_assigned,
+		 24 - first_assigned);
+	ST_CHECK(strstr(line, first_assigned ? sizes : " sizes=256:24") != NULL);
 	/* the last REPORT and BYE */
 	ST_CHECK(p.reports >= 1);
 	ST_CHECK_EQ(p.report.frames_sent, 24);
@@ -436,11 +523,11 @@ static int test_register_assign_resize_and_answers_in_csv(void)
 	unlink(csv);
 	ST_CHECK_EQ(n, 25);
 	ST_CHECK(strcmp(lines[0], "frame,rtp_ts,send_ms,status,reason,latency_ms,variant,n_det,"
-				  "width,height,bytes") == 0);
+				  "width,height,bytes,bw_kbps") == 0);
 	double prev_ms = -1;
 	for (int i = 1; i < n; i++) {
-		char *f[11];
-		ST_CHECK_EQ(split_csv(lines[i], f), 11);
+		char *f[12];
+		ST_CHECK_EQ(split_csv(lines[i], f), 12);
 		const struct peer_frame *pf = &p.frames[i - 1];
 		ST_CHECK_EQ(strtoul(f[0], NULL, 10), (unsigned long)(i - 1));
 		ST_CHECK_EQ(strtoul(f[1], NULL, 10), pf->ts);
@@ -450,6 +537,8 @@ static int test_register_assign_resize_and_answers_in_csv(void)
 		ST_CHECK_EQ(strtoul(f[8], NULL, 10), pf->w);
 		ST_CHECK_EQ(strtoul(f[9], NULL, 10), pf->h);
 		ST_CHECK(strtoul(f[10], NULL, 10) > 0);
+		if (i > 12) /* the estimate once RESULTs came back */
+			ST_CHECK(strtoul(f[11], NULL, 10) > 0);
 		switch ((i - 1) % 4) {
 		case 0:
 		case 2:
@@ -541,6 +630,211 @@ static int test_register_repeated_until_assign(void)
 	ST_CHECK(p.frames[0].w == 320 && p.frames[0].h == 240);
 	ST_CHECK(p.frames[p.n_frames - 1].w == 256 && p.frames[p.n_frames - 1].h == 256);
 	ST_CHECK_EQ(st.results, p.n_frames);
+	return ST_PASS;
+}
+
+/* The square sides of the squares the server's variants take. */
+static int is_variant_square(unsigned w, unsigned h)
+{
+	return w == h && w >= CL_SQ_MIN && w <= CL_SQ_MAX && (w - CL_SQ_MIN) % CL_SQ_STEP == 0;
+}
+
+static int test_bw_estimate_median_and_square_fit(void)
+{
+	struct cl_bw b;
+	memset(&b, 0, sizeof(b));
+	cl_bw_add(&b, 0);
+	cl_bw_add(&b, -5);
+	ST_CHECK(b.kbps == 0 && b.n == 0); /* not samples */
+	cl_bw_add(&b, 1000);
+	ST_CHECK(fabs(b.kbps - 1000) < 1e-9); /* the first sample sets it */
+	for (int i = 0; i < 20; i++)
+		cl_bw_add(&b, i % 2 ? 900 : 1100);
+	ST_CHECK(fabs(b.kbps - 1000) < 100);
+	cl_bw_add(&b, 1e6); /* one outlier each way barely moves it */
+	cl_bw_add(&b, 1);
+	ST_CHECK(fabs(b.kbps - 1000) < 100);
+	for (int i = 0; i < 20; i++) /* a lasting change moves it */
+		cl_bw_add(&b, 4000);
+	ST_CHECK(fabs(b.kbps - 4000) < 400);
+	/* fits: bytes*8*fps <= 0.9*bw, 20 % more room to go up */
+	ST_CHECK(cl_bw_fits(4500, 20, 800, 0));    /* 720 kbit/s of 800 */
+	ST_CHECK(!cl_bw_fits(4600, 20, 800, 0));
+	ST_CHECK(!cl_bw_fits(4500, 20, 800, 1));
+	ST_CHECK(cl_bw_fits(3750, 20, 800, 1));
+	/* 0.1 byte per pixel at 10 fps */
+	/* 10000 kbit/s: 112500 bytes/frame, side <= 1060 */
+	ST_CHECK_EQ(cl_square_fit(10000, 10, 0.1, 640, 640), 640);
+	ST_CHECK_EQ(cl_square_fit(10000, 10, 0.1, 500, 640), 480); /* cap rounded to a step */
+	ST_CHECK_EQ(cl_square_fit(1000, 10, 0.1, 640, 640), 320);  /* 11250 bytes: side <= 335 */
+	/* 100 kbit/s: 1125 bytes, side <= 106: none fits, the smallest */
+	ST_CHECK_EQ(cl_square_fit(100, 10, 0.1, 640, 640), 128);
+	/* 400 kbit/s: 4500 bytes, side <= 212 -> 192; going up needs side <= 193 */
+	ST_CHECK_EQ(cl_square_fit(400, 10, 0.1, 640, 640), 192);
+	ST_CHECK_EQ(cl_square_fit(400, 10, 0.1, 640, 160), 192);
+	ST_CHECK_EQ(cl_square_fit(380, 10, 0.1, 640, 640), 192); /* 4275 bytes: side <= 206 */
+	ST_CHECK_EQ(cl_square_fit(380, 10, 0.1, 640, 160), 160); /* up needs side <= 188 */
+	ST_CHECK_EQ(cl_square_fit(0, 10, 0.1, 320, 160), 320);   /* unknown: the cap */
+	ST_CHECK_EQ(cl_square_fit(400, 10, 0, 320, 160), 320);
+	return ST_PASS;
+}
+
+/* Frame sizes the peer saw -> the number of changes from one frame to the next. */
+static unsigned size_changes(const struct peer *p)
+{
+	unsigned n = 0;
+	for (unsigned i = 1; i < p->n_frames; i++)
+		n += p->frames[i].w != p->frames[i - 1].w || p->frames[i].h != p->frames[i - 1].h;
+	return n;
+}
+
+static int test_bw_estimate_converges_to_emulated_uplink(void)
+{
+	static struct peer p;
+	ST_CHECK_EQ(peer_start(&p), 0);
+	p.answer = PEER_ALL_RESULTS;
+	p.rate_kbps = 2000; /* 256x256 frames (~5 KB) at 20 fps need ~800 kbit/s: they fit */
+	char csv[] = "/tmp/shoal-client-bw-XXXXXX";
+	int fd = mkstemp(csv);
+	ST_CHECK(fd >= 0);
+	close(fd);
+	const char *extra[] = {"--synthetic", "--fps", "20", "--frames", "60", "--slo-ms", "1000"};
+	struct cl_stats st;
+	char line[512];
+	int rc = run_client(&p, csv, extra, 7, &st, line, sizeof(line));
+	peer_stop(&p);
+	ST_CHECK_EQ(rc, 0);
+	printf("%s\nREPORTed bw_kbps:", line);
+	for (unsigned i = 0; i < p.n_report_bw; i++)
+		printf(" %u", p.report_bw[i]);
+	printf("\n");
+	ST_CHECK_EQ(st.results, 60);
+	/* near the emulated rate, from RESULT timings (loopback has no send backlog) */
+	ST_CHECK(st.bw_result_kbps > 1000 && st.bw_result_kbps < 3000);
+	ST_CHECK_EQ(st.bw_send_kbps, 0);
+	ST_CHECK_EQ(st.bw_kbps, st.bw_result_kbps);
+	ST_CHECK(p.n_report_bw >= 2);
+	ST_CHECK(p.report.bw_kbps > 1000 && p.report.bw_kbps < 3000); /* the last REPORT */
+	ST_CHECK(p.report.rtt_us > 0);
+	ST_CHECK(strstr(line, " bw_kbps=") != NULL);
+	/* the frames fit: ASSIGN's size throughout once it came, no back-off */
+	ST_CHECK_EQ(st.backoffs, 0);
+	ST_CHECK(p.frames[59].w == 256 && p.frames[59].h == 256);
+	ST_CHECK(size_changes(&p) <= 1);
+	/* the CSV's bw_kbps: the estimate each frame was sent with (0 before any RESULT) */
+	static char lines[64][160];
+	int n = read_lines(csv, lines, 64);
+	unlink(csv);
+	ST_CHECK_EQ(n, 61);
+	ST_CHECK(strstr(lines[0], ",bytes,bw_kbps") != NULL);
+	char *f[12];
+	ST_CHECK_EQ(split_csv(lines[1], f), 12);
+	ST_CHECK_EQ(strtoul(f[11], NULL, 10), 0);
+	ST_CHECK_EQ(split_csv(lines[60], f), 12);
+	unsigned long last = strtoul(f[11], NULL, 10);
+	ST_CHECK(last > 1000 && last < 3000);
+	return ST_PASS;
+}
+
+static int test_backs_off_below_assign_on_slow_uplink_and_comes_back(void)
+{
+	static struct peer p;
+	ST_CHECK_EQ(peer_start(&p), 0);
+	p.answer = PEER_ALL_RESULTS;
+	/* 384x384 (~10 KB) at 25 fps needs ~2 Mbit/s: 1000 kbit/s carries ~224x224, then
+	 * 6000 kbit/s from the 60th frame carries 384x384 again */
+	p.assign_w = p.assign_h = p.variant = 384;
+	p.rate_kbps = 1000;
+	p.rate2_kbps = 6000;
+	p.rate2_after = 60;
+	const char *extra[] = {"--synthetic", "--fps", "25", "--frames", "120", "--slo-ms",
+			       "1000"};
+	struct cl_stats st;
+	char line[512];
+	int rc = run_client(&p, NULL, extra, 7, &st, line, sizeof(line));
+	peer_stop(&p);
+	ST_CHECK_EQ(rc, 0);
+	printf("%s\n", line);
+	for (unsigned i = 0; i < p.n_frames; i++)
+		printf("%u%s", p.frames[i].w, i + 1 < p.n_frames ? " " : "\n");
+	ST_CHECK_EQ(p.n_frames, 120);
+	ST_CHECK_EQ(p.incomplete, 0);
+	/* backed off below ASSIGN's size to squares of the variants while the link was slow */
+	ST_CHECK(st.backoffs >= 1);
+	for (unsigned i = 30; i < 60; i++) {
+		const struct peer_frame *f = &p.frames[i];
+		ST_CHECK(f->decoded);
+		ST_CHECK(is_variant_square(f->w, f->h));
+		ST_CHECK(f->w < 384);
+		ST_CHECK(f->w >= 160 && f->w <= 288); /* near what 1000 kbit/s carries */
+	}
+	/* and came back up to ASSIGN's size (never above) once it was fast */
+	for (unsigned i = 0; i < p.n_frames; i++)
+		ST_CHECK(p.frames[i].w <= 384 && p.frames[i].h <= 384);
+	for (unsigned i = 110; i < 120; i++)
+		ST_CHECK(p.frames[i].w == 384 && p.frames[i].h == 384);
+	ST_CHECK_EQ(st.bw_limited, 0);
+	/* not from one frame to the next: a handful of changes in 120 frames */
+	ST_CHECK(size_changes(&p) <= 10);
+	ST_CHECK(strstr(line, " sizes=") != NULL && strstr(line, ",384:") != NULL);
+	/* the last REPORT carries the fast link's rate */
+	ST_CHECK(p.report.bw_kbps > 3000 && p.report.bw_kbps < 9000);
+	return ST_PASS;
+}
+
+static int test_policy_bandwidth_picks_size_from_rate(void)
+{
+	/* a fixed rate: ASSIGN's 256x256 and target ignored, the largest square that carries */
+	static struct peer p;
+	ST_CHECK_EQ(peer_start(&p), 0);
+	p.answer = PEER_ALL_RESULTS;
+	p.target = 2000;
+	const char *fixed[] = {"--synthetic", "--fps", "25", "--frames", "40",
+			       "--policy-resolution", "bandwidth", "--bw-kbps", "2500"};
+	struct cl_stats st;
+	char line[512];
+	int rc = run_client(&p, NULL, fixed, 9, &st, line, sizeof(line));
+	peer_stop(&p);
+	ST_CHECK_EQ(rc, 0);
+	printf("%s\n", line);
+	ST_CHECK_EQ(p.n_frames, 40);
+	const struct peer_frame *f = &p.frames[39];
+	ST_CHECK(f->decoded && is_variant_square(f->w, f->h));
+	ST_CHECK(f->w != 256 && f->w > 128 && f->w < 640);
+	ST_CHECK_EQ(st.quality, 75); /* the target is not followed */
+	for (unsigned i = 30; i < 40; i++) { /* settled, within the rate */
+		ST_CHECK_EQ(p.frames[i].w, f->w);
+		ST_CHECK(cl_bw_fits(p.frames[i].wire_bytes, 25, 2500, 0));
+	}
+	/* and it is the rule's answer at the bytes per pixel of the frame before */
+	const struct peer_frame *e = &p.frames[38];
+	ST_CHECK_EQ(cl_square_fit(2500, 25, (double)e->wire_bytes / (e->w * e->h), 640, e->w),
+		    f->w);
+	/* from the estimate: a fast link gets --max-size, a slow one less than ASSIGN's 256 */
+	static struct peer q;
+	ST_CHECK_EQ(peer_start(&q), 0);
+	q.answer = PEER_ALL_RESULTS;
+	q.rate_kbps = 50000;
+	const char *fast[] = {"--synthetic", "--fps", "20", "--frames", "40", "--policy-resolution",
+			      "bandwidth", "--max-size", "384"};
+	rc = run_client(&q, NULL, fast, 9, &st, line, sizeof(line));
+	peer_stop(&q);
+	ST_CHECK_EQ(rc, 0);
+	printf("%s\n", line);
+	ST_CHECK(q.frames[39].w == 384 && q.frames[39].h == 384);
+	ST_CHECK(strstr(line, ",384:") != NULL);
+	ST_CHECK_EQ(peer_start(&q), 0);
+	q.answer = PEER_ALL_RESULTS;
+	q.rate_kbps = 600;
+	const char *slow[] = {"--synthetic", "--fps", "20", "--frames", "40", "--slo-ms", "1000",
+			      "--policy-resolution", "bandwidth"};
+	rc = run_client(&q, NULL, slow, 9, &st, line, sizeof(line));
+	peer_stop(&q);
+	ST_CHECK_EQ(rc, 0);
+	printf("%s\n", line);
+	ST_CHECK(is_variant_square(q.frames[39].w, q.frames[39].h));
+	ST_CHECK(q.frames[39].w < 256);
+	ST_CHECK(st.bw_kbps > 300 && st.bw_kbps < 900);
 	return ST_PASS;
 }
 
@@ -665,9 +959,14 @@ static int test_options_parse_and_refuse(void)
 			      "0xdeadbeef", "--bw-kbps", "20000", "--local-port", "6000",
 			      "--duration", "2.5", "--progress"};
 	ST_CHECK_EQ(cl_opts_parse(&o, 21, (char **)good, err, sizeof(err)), 0);
+	ST_CHECK(o.policy == CL_POLICY_ASSIGN && o.max_size == 640);
 	ST_CHECK(o.synthetic && o.fps == 15 && o.width == 640 && o.height == 480);
 	ST_CHECK(o.payload == 1400 && o.have_ssrc && o.ssrc == 0xdeadbeef && o.bw_kbps == 20000);
 	ST_CHECK(o.local_port == 6000 && o.duration_s == 2.5 && o.progress && o.slo_ms == 100);
+	const char *pol[] = {"x", "--server", "10.0.0.1:5004", "--synthetic",
+			     "--policy-resolution", "bandwidth", "--max-size", "384"};
+	ST_CHECK_EQ(cl_opts_parse(&o, 8, (char **)pol, err, sizeof(err)), 0);
+	ST_CHECK(o.policy == CL_POLICY_BANDWIDTH && o.max_size == 384);
 	const char *help[] = {"x", "--help"};
 	ST_CHECK_EQ(cl_opts_parse(&o, 2, (char **)help, err, sizeof(err)), 1);
 	static const char *const bad[][4] = {
@@ -681,6 +980,9 @@ static int test_options_parse_and_refuse(void)
 		{"--server", "10.0.0.1:5004", "--synthetic", "--payload=100"},
 		{"--server", "10.0.0.1:5004", "--synthetic", "--ssrc=xyz"},
 		{"--server", "10.0.0.1:5004", "--synthetic", "--nope"},
+		{"--server", "10.0.0.1:5004", "--synthetic", "--policy-resolution=fixed"},
+		{"--server", "10.0.0.1:5004", "--synthetic", "--max-size=300"}, /* not a step */
+		{"--server", "10.0.0.1:5004", "--synthetic", "--max-size=672"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		const char *argv[6] = {"x"};
@@ -781,6 +1083,12 @@ int main(int argc, char **argv)
 		 test_register_assign_resize_and_answers_in_csv},
 		{"test_target_bytes_steers_jpeg_size", test_target_bytes_steers_jpeg_size},
 		{"test_register_repeated_until_assign", test_register_repeated_until_assign},
+		{"test_bw_estimate_median_and_square_fit", test_bw_estimate_median_and_square_fit},
+		{"test_bw_estimate_converges_to_emulated_uplink",
+		 test_bw_estimate_converges_to_emulated_uplink},
+		{"test_backs_off_below_assign_on_slow_uplink_and_comes_back",
+		 test_backs_off_below_assign_on_slow_uplink_and_comes_back},
+		{"test_policy_bandwidth_picks_size_from_rate", test_policy_bandwidth_picks_size_from_rate},
 		{"test_not_served_sends_smallest_resolution",
 		 test_not_served_sends_smallest_resolution},
 		{"test_video_file_decodes_and_resizes", test_video_file_decodes_and_resizes},
