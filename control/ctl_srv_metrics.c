@@ -59,6 +59,7 @@ void srv_metrics_render(void *arg, struct ctl_prom *out)
 		{"shoal_client_assigned_variant", "input size of the variant serving it (0: none)"},
 		{"shoal_client_fps", "measured frames per second"},
 		{"shoal_client_bandwidth_kbps", "uplink estimate from its REPORT (0: none)"},
+		{"shoal_client_upload_kbps", "upload rate measured on its frames (0: none)"},
 	};
 	for (unsigned f = 0; f < sizeof(cf) / sizeof(cf[0]); f++) {
 		ctl_prom_family(out, cf[f].name, f < 4 ? "counter" : "gauge", cf[f].help);
@@ -72,7 +73,8 @@ void srv_metrics_render(void *arg, struct ctl_prom *out)
 			case 3: val = (double)(st->results_late + st->frames_late); break;
 			case 4: val = r[i].instance >= 0 ? r[i].size : 0; break;
 			case 5: val = st->fps_x100 / 100.0; break;
-			default: val = st->bw_kbps; break;
+			case 6: val = st->bw_kbps; break;
+			default: val = st->upload_kbps; break;
 			}
 			srv_client_label(&r[i].key, lab, sizeof(lab));
 			ctl_prom_sample(out, cf[f].name, lab, val);

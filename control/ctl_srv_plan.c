@@ -34,6 +34,15 @@ static struct srv_known *srv_known_find(struct srv_known *r, unsigned n,
 
 /* Every context's snapshot into sv->snap; the registry rebuilt from it (clients gone are
  * forgotten, new ones get an id); sv->cl[] filled for the scheduler in registry order. */
+/* A client's uplink for the scheduler: its REPORT (registered clients); a stream that never
+ * reports is taken as unconstrained (it sends what it sends). The data plane's own upload
+ * measurement (dp_client_stats.upload_kbps) is exported as a metric but not used here: on
+ * trace-shaped links it read low and left servable clients unserved. */
+static double srv_client_bw_mbps(const struct dp_client_stats *st)
+{
+	return st->managed && st->bw_kbps ? st->bw_kbps / 1000.0 : 1000.0;
+}
+
 unsigned srv_clients_gather(struct srv *s)
 {
 	struct srv_serve *sv = s->sv;
@@ -81,9 +90,7 @@ unsigned srv_clients_gather(struct srv *s)
 			.id = nw[i].id,
 			.slo_ms = st->slo_ms ? st->slo_ms : s->o.slo_ms,
 			.fps = fps,
-			/* a stream that never reported its uplink sends what it sends: its link is
-			 * taken as no constraint */
-			.bw_mbps = st->managed && st->bw_kbps ? st->bw_kbps / 1000.0 : 1000.0,
+			.bw_mbps = srv_client_bw_mbps(st),
 			.wire_ms = st->rtt_us ? st->rtt_us / 2000.0 : 1.0,
 		};
 		sv->keys_now[i] = nw[i].key;
@@ -153,22 +160,63 @@ static int srv_static_plan(struct srv *s, int n, struct ctl_decision *d)
 	return 0;
 }
 
+/* sv->scaled = the profile with every latency times `scale`. */
+static void srv_profile_scale(struct srv_serve *sv, double scale)
+{
+	sv->scaled = sv->prof;
+	for (int m = 0; m < sv->scaled.n_variants; m++)
+		for (int b = 0; b < sv->scaled.max_batch; b++)
+			sv->scaled.v[m].lat_ms[b] *= scale;
+}
+
+/* Instances a decision gives clients to (at least 1). */
+static int srv_slots_used(const struct ctl_decision *d)
+{
+	int used = 0;
+	for (int k = 0; k < d->n_slots; k++)
+		used += d->slots[k].n_clients > 0;
+	return used > 0 ? used : 1;
+}
+
 int srv_control_plan(struct srv *s, double now_ms, int first)
 {
 	struct srv_serve *sv = s->sv;
 	(void)now_ms;
 	sv->ratio = srv_exec_ratio(sv, (int)s->o.instances);
-	sv->scaled = sv->prof;
-	for (int m = 0; m < sv->scaled.n_variants; m++)
-		for (int b = 0; b < sv->scaled.max_batch; b++)
-			sv->scaled.v[m].lat_ms[b] *= sv->ratio;
+	/* The scheduler treats its slots as running side by side; here every instance shares
+	 * one device, time-sliced one batch at a time. So each slot is planned with its share
+	 * of the device: latencies times the number K of instances in use (a slot's throughput
+	 * is then at most 1/K of the device's, and a frame's budget covers the batches of the
+	 * other instances that may run before its own), and times the measured/profiled ratio. */
+	int share = (int)s->o.instances;
+	srv_profile_scale(sv, sv->ratio * share);
 	int idx = sv->last < 0 ? 0 : 1 - sv->last;
 	const struct ctl_decision *prev = sv->last < 0 ? NULL : sv->dec[sv->last];
 	int n = first ? 0 : (int)sv->n_reg;
 	uint64_t t0 = dp_now_ns();
-	int rc = s->o.policy == SRV_POLICY_ADAPTIVE
-			 ? ctl_sched_solve(sv->sched, &sv->scaled, sv->cl, n, &sv->prm, prev, sv->dec[idx])
-			 : srv_static_plan(s, n, sv->dec[idx]);
+	int rc;
+	if (s->o.policy != SRV_POLICY_ADAPTIVE) {
+		rc = srv_static_plan(s, n, sv->dec[idx]);
+	} else {
+		rc = ctl_sched_solve(sv->sched, &sv->scaled, sv->cl, n, &sv->prm, prev, sv->dec[idx]);
+		/* fewer instances in use than planned for share the device among fewer: plan
+		 * again with that share, and keep it when it uses no more instances */
+		while (rc == 0 && share > 1) {
+			int used = srv_slots_used(sv->dec[idx]);
+			if (used >= share)
+				break;
+			share = used;
+			srv_profile_scale(sv, sv->ratio * share);
+			if (ctl_sched_solve(sv->sched, &sv->scaled, sv->cl, n, &sv->prm, prev,
+					    sv->dec_try) != 0 ||
+			    srv_slots_used(sv->dec_try) > share)
+				break;
+			struct ctl_decision *t = sv->dec[idx];
+			sv->dec[idx] = sv->dec_try;
+			sv->dec_try = t;
+		}
+		sv->share = share;
+	}
 	double ms = (double)(dp_now_ns() - t0) * 1e-6;
 	if (rc != 0) {
 		sv->plan_errors++;

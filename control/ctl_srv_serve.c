@@ -346,9 +346,10 @@ int srv_serve_start(struct srv *s, char *err, size_t len)
 	sv->trig = ctl_trigger_create((int)sv->cap_clients, o->period_ms, 0.2);
 	sv->dec[0] = ctl_decision_create((int)o->instances, (int)sv->cap_clients);
 	sv->dec[1] = ctl_decision_create((int)o->instances, (int)sv->cap_clients);
+	sv->dec_try = ctl_decision_create((int)o->instances, (int)sv->cap_clients);
 	if (!sv->infl || !sv->snap || !sv->snap_q || !sv->cl || !sv->reg[0] || !sv->reg[1] ||
-	    !sv->route_tmp || !sv->gone || !sv->plan_keys || !sv->keys_now || !sv->routes || !sv->sched || !sv->trig || !sv->dec[0] ||
-	    !sv->dec[1]) {
+	    !sv->route_tmp || !sv->gone || !sv->plan_keys || !sv->keys_now || !sv->routes ||
+	    !sv->sched || !sv->trig || !sv->dec[0] || !sv->dec[1] || !sv->dec_try) {
 		snprintf(err, len, "out of memory for %u clients", sv->cap_clients);
 		return -1;
 	}
@@ -540,6 +541,7 @@ void srv_serve_close(struct srv *s)
 	ctl_trigger_destroy(sv->trig);
 	ctl_decision_destroy(sv->dec[0]);
 	ctl_decision_destroy(sv->dec[1]);
+	ctl_decision_destroy(sv->dec_try);
 	if (sv->fam)
 		gpu_family_close(sv->fam);
 	if (sv->be)

@@ -76,6 +76,9 @@ struct dp_client_stats {
 					    * sent), bucket i: <= dp_lat_bounds_ms[i], last: above */
 	uint64_t lat_sum_us;      /* sum of those server times */
 	uint32_t bw_kbps, rtt_us; /* from its latest REPORT (0: none yet) */
+	uint32_t upload_kbps;     /* upload rate seen here: a frame's bytes over the spread of
+				   * its packets' arrival, smoothed; 0 until a multi-packet frame
+				   * took over 100 us to arrive */
 };
 
 /* ---- counters (per lcore, cache aligned) -------------------------------------------------- */

@@ -151,6 +151,21 @@ static struct dp_reasm *dp_frame_open(struct dp_ctx *ctx, struct dp_client *c, u
 	return fr;
 }
 
+/* The client's upload rate as the data plane sees it: a frame's packets leave the client
+ * back to back, so their spread at arrival (first to last packet) is the time the link took
+ * for all but the first packet. Smoothed over frames (1/4 new); frames of one packet, or
+ * spread over less than 100 us (no link in the way), say nothing. */
+static void dp_upload_rate(struct dp_client *c, const struct dp_reasm *fr, uint64_t now_ns)
+{
+	uint64_t dt = now_ns > fr->first_ns ? now_ns - fr->first_ns : 0;
+	if (fr->n_pkts < 2 || dt < 100000)
+		return;
+	double bytes = (double)fr->wire_bytes * (double)(fr->n_pkts - 1) / (double)fr->n_pkts;
+	double kbps = bytes * 8e6 / (double)dt;
+	double prev = c->st.upload_kbps;
+	c->st.upload_kbps = (uint32_t)(prev > 0 ? 0.75 * prev + 0.25 * kbps : kbps);
+}
+
 static void dp_frame_deliver(struct dp_ctx *ctx, struct dp_client *c, struct dp_reasm *fr,
 			     uint64_t now_ns)
 {
@@ -212,6 +227,7 @@ static void dp_frame_deliver(struct dp_ctx *ctx, struct dp_client *c, struct dp_
 	}
 	fr->active = 0; /* the slot now belongs to the consumer (or a decode worker) */
 	dp_mark_done(c, fr->rtp_ts);
+	dp_upload_rate(c, fr, now_ns);
 	c->st.frames_complete++;
 	DP_CNT_INC(ctx, DP_CNT_FRAMES_COMPLETE);
 }
