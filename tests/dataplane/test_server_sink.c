@@ -244,7 +244,9 @@ static int test_server_bad_options_one_line_exit_2(void)
 		{{"--", "--sink", "--ip", "10.0.0.1", "stray"}, "unexpected argument 'stray'"},
 		{{"--", "--sink", "--ip", "10.0.0.1", "--gpu-pci", "gpu0"}, "--gpu-pci"},
 		{{"--", "--sink=yes", "--ip", "10.0.0.1"}, "--sink takes no value"},
-		{{"--", "--ip", "10.0.0.1"}, "inference executor is not built yet"},
+		/* serving (no --sink): a bad model file is refused before the EAL starts */
+		{{"--", "--ip", "10.0.0.1", "--model-file", "/nonexistent/m.onnx"},
+		 "/nonexistent/m.onnx"},
 		{{"--", "--config", "/nonexistent/shoal.conf"}, "/nonexistent/shoal.conf"},
 		{{"--", "--config", cfg}, cfg_line},
 		{{"--sink", "--ip", "10.0.0.1"}, "put it after '--'"},
