@@ -98,19 +98,19 @@ unsigned srv_clients_gather(struct srv *s)
 	return n;
 }
 
-/* The executor's measured/profiled latency ratio over its instances, weighted by batches. */
+/* The executor's measured/profiled latency ratio for planning: the largest over its
+ * instances that have run at least 8 batches (each instance's ratio is already the 95th
+ * percentile of its recent batches; they differ by size, and a plan may move clients to any
+ * size), 1 when none has. */
 static double srv_exec_ratio(const struct srv_serve *sv, int n_inst)
 {
-	double num = 0, den = 0;
+	double r = 0;
 	for (int i = 0; i < n_inst; i++) {
 		struct gpu_exec_instance_stats st;
-		if (gpu_exec_instance_stats(sv->ex, i, &st) == 0 && st.batches > 0) {
-			double w = st.batches < 32 ? (double)st.batches : 32.0;
-			num += st.ratio * w;
-			den += w;
-		}
+		if (gpu_exec_instance_stats(sv->ex, i, &st) == 0 && st.batches >= 8 && st.ratio > r)
+			r = st.ratio;
 	}
-	return den > 0 ? num / den : 1.0;
+	return r > 0 ? r : 1.0;
 }
 
 /* A static policy (a baseline for experiments): every instance runs one fixed variant

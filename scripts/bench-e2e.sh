@@ -123,7 +123,7 @@ raw_clients=0 ratio=0
 if [ "$be" = cpu ] && [ -x "$raw" ]; then
 	rfps=$("$raw" "$model" "$size" "$batch" "$threads" --min-time 3 2>/dev/null | tail -1 | kv fps)
 	raw_clients=$(awk -v f="${rfps:-0}" -v r="$fps" 'BEGIN { printf "%.1f", f / r }')
-	ratio=$(awk -v g="$good" -v c="$raw_clients" 'BEGIN { printf "%.3f", c > 0 ? g / c : 0 }')
+	ratio=$(awk -v g="$good" -v c="$raw_clients" 'BEGIN { printf "%.3f", (c > 0 ? g / c : 0) }')
 	echo "baseline: bench_cpu_infer size $size batch $batch threads $threads: ${rfps:-?} fps = $raw_clients clients at $fps fps"
 fi
 echo "logs: $tmp"
