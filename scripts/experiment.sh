@@ -36,6 +36,7 @@
 #   --threads N        CPU backend threads of the server (default 1: the other core runs the
 #                      data plane, the clients and the shaping)
 #   --build DIR        where shoal-server and shoal-client are (default $SHOAL_BUILD or build)
+#   (environment) SHOAL_EXP_SERVER_ARGS: extra shoal-server options for every run
 # Needs root (namespaces, tc, DPDK af_packet), the model (scripts/fetch-models.sh) and the
 # video /usr/share/doc/opencv-doc/examples/data/vtest.avi. Ctrl-C stops and cleans up.
 set -uo pipefail
@@ -237,7 +238,7 @@ for pol in "${pol_l[@]}"; do
 				"$srv" --no-huge -m 1024 --no-shconf --no-telemetry --file-prefix "$tag$run" \
 					-l 0,1 "--vdev=net_af_packet0,iface=${tag}br" -- --ip "$SRV_IP" \
 					--poll-idle-us 50 --metrics off --stats-interval 5 --policy "$pol" \
-					--threads "$threads" >"$rd/server.log" 2>&1 &
+					--threads "$threads" ${SHOAL_EXP_SERVER_ARGS:-} >"$rd/server.log" 2>&1 &
 				spid=$!
 				for _ in $(seq 1 600); do
 					grep -q '^ready:' "$rd/server.log" 2>/dev/null && break
