@@ -120,6 +120,5 @@ int srv_routes_publish(struct srv_routes *r, const struct srv_route_entry *e, un
 /* Reader: acknowledges the newest table and looks key up in it: the instance (>= 0), or -1
  * with *reason set. */
 int srv_routes_lookup(struct srv_routes *r, const struct dp_client_key *key, uint8_t *reason);
-uint64_t srv_routes_version(const struct srv_routes *r);
 
 #endif

@@ -169,6 +169,19 @@ void srv_metrics_render(void *arg, struct ctl_prom *out)
 	ctl_prom_family(out, "shoal_sched_latency_ratio", "gauge",
 			"measured/profiled ratio the last plan used");
 	ctl_prom_sample(out, "shoal_sched_latency_ratio", NULL, sv->ratio);
+	ctl_prom_family(out, "shoal_sched_solve_seconds_max", "gauge", "longest solve so far");
+	ctl_prom_sample(out, "shoal_sched_solve_seconds_max", NULL, sv->solve_ms_max * 1e-3);
+	ctl_prom_family(out, "shoal_sched_device_share", "gauge",
+			"instances in use the last adaptive plan divided the device among");
+	ctl_prom_sample(out, "shoal_sched_device_share", NULL, sv->share);
+	ctl_prom_family(out, "shoal_sched_plan_errors_total", "counter",
+			"plans the scheduler refused (bad input)");
+	ctl_prom_sample(out, "shoal_sched_plan_errors_total", NULL, (double)sv->plan_errors);
+	ctl_prom_family(out, "shoal_assigns_sent_total", "counter", "ASSIGN messages queued");
+	ctl_prom_sample(out, "shoal_assigns_sent_total", NULL, (double)sv->assigns_sent);
+	ctl_prom_family(out, "shoal_assigns_queue_full_total", "counter",
+			"ASSIGNs not queued (message ring full; retried next round)");
+	ctl_prom_sample(out, "shoal_assigns_queue_full_total", NULL, (double)sv->assign_full);
 	ctl_prom_family(out, "shoal_clients", "gauge", "clients in the tables");
 	ctl_prom_sample(out, "shoal_clients", NULL, (double)sv->n_reg);
 	ctl_prom_family(out, "shoal_staging_free_slots", "gauge", "free staging slots");

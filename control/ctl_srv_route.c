@@ -113,8 +113,3 @@ int srv_routes_lookup(struct srv_routes *r, const struct dp_client_key *key, uin
 	}
 	return t->default_instance;
 }
-
-uint64_t srv_routes_version(const struct srv_routes *r)
-{
-	return r->version;
-}

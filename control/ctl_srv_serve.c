@@ -26,18 +26,6 @@
 #include "control/ctl_srv_serve.h"
 
 /* ---- opening: model, profile, backend ------------------------------------------------------ */
-static void srv_default_model_path(const struct srv_opts *o, char *out, size_t len)
-{
-	const char *dir = getenv("SHOAL_MODEL_DIR"), *cache = getenv("XDG_CACHE_HOME"),
-		   *home = getenv("HOME");
-	if (dir && *dir)
-		snprintf(out, len, "%s/%s.onnx", dir, o->model);
-	else if (cache && *cache)
-		snprintf(out, len, "%s/shoal/models/onnx/%s.onnx", cache, o->model);
-	else
-		snprintf(out, len, "%s/.cache/shoal/models/onnx/%s.onnx", home ? home : "", o->model);
-}
-
 static void srv_default_profile_dir(const struct srv_opts *o, const char *backend, char *out,
 				    size_t len)
 {
@@ -60,7 +48,7 @@ int srv_serve_open(struct srv *s, char *err, size_t len)
 	if (o->model_file[0])
 		snprintf(path, sizeof(path), "%s", o->model_file);
 	else
-		srv_default_model_path(o, path, sizeof(path));
+		mdl_zoo_path(o->model, path, sizeof(path));
 	if (access(path, R_OK) != 0) {
 		snprintf(err, len, "model %s: %s: %s%s", o->model, path, strerror(errno),
 			 o->model_file[0] ? "" : " (run scripts/fetch-models.sh, or give --model-file)");

@@ -34,7 +34,6 @@ struct srv_known {
 	uint8_t refused;      /* admission state told to the data plane (DROP reason, 0: in) */
 	uint64_t last_assign_ns;
 	double frame_bytes;
-	double fps;           /* the rate the plan used */
 	uint32_t snap_idx;    /* this tick: index into snap[] */
 	struct dp_client_stats st; /* its statistics at the last tick */
 };

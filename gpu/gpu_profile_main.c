@@ -243,16 +243,7 @@ static int parse_args(int argc, char **argv, struct opts *o, int *done)
 	o->latency = !acc_only;
 	o->accuracy = !lat_only;
 	if (!o->model) {
-		const char *dir = getenv("SHOAL_MODEL_DIR"), *cache = getenv("XDG_CACHE_HOME"),
-			   *home = getenv("HOME");
-		if (dir && *dir)
-			snprintf(o->model_buf, sizeof o->model_buf, "%s/%s.onnx", dir, o->family);
-		else if (cache && *cache)
-			snprintf(o->model_buf, sizeof o->model_buf, "%s/shoal/models/onnx/%s.onnx", cache,
-				 o->family);
-		else
-			snprintf(o->model_buf, sizeof o->model_buf, "%s/.cache/shoal/models/onnx/%s.onnx",
-				 home ? home : "", o->family);
+		mdl_zoo_path(o->family, o->model_buf, sizeof o->model_buf);
 		o->model = o->model_buf;
 	}
 	return 0;

@@ -191,6 +191,11 @@ struct mdl_infer {
  * NULL on failure with err = "<path>: node '<name>' (<Op>): <reason>" or "<path>: <reason>". */
 struct mdl_graph *mdl_graph_load(const char *path, char *err, size_t err_len);
 
+/* Where the zoo's converted file of `family` lives: $SHOAL_MODEL_DIR/<family>.onnx, else the
+ * cache of scripts/fetch-models.sh (${XDG_CACHE_HOME:-$HOME/.cache}/shoal/models/onnx/).
+ * Writes the path (truncated to len) and returns what snprintf returns. */
+int mdl_zoo_path(const char *family, char *out, size_t len);
+
 /* Same from bytes in memory; name is used in messages. */
 struct mdl_graph *mdl_graph_load_mem(const void *buf, size_t len, const char *name, char *err,
 				     size_t err_len);

@@ -911,3 +911,14 @@ struct mdl_graph *mdl_graph_load(const char *path, char *err, size_t err_len)
 	free(buf);
 	return g;
 }
+
+int mdl_zoo_path(const char *family, char *out, size_t len)
+{
+	const char *dir = getenv("SHOAL_MODEL_DIR"), *cache = getenv("XDG_CACHE_HOME"),
+		   *home = getenv("HOME");
+	if (dir && *dir)
+		return snprintf(out, len, "%s/%s.onnx", dir, family);
+	if (cache && *cache)
+		return snprintf(out, len, "%s/shoal/models/onnx/%s.onnx", cache, family);
+	return snprintf(out, len, "%s/.cache/shoal/models/onnx/%s.onnx", home ? home : "", family);
+}

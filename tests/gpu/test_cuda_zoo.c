@@ -28,13 +28,7 @@ static struct img imgs[N_IMG];
 
 static void model_path(const char *family, char *out, size_t len)
 {
-	const char *cache = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-	if (getenv("SHOAL_MODEL_DIR"))
-		snprintf(out, len, "%s/%s.onnx", getenv("SHOAL_MODEL_DIR"), family);
-	else if (cache)
-		snprintf(out, len, "%s/shoal/models/onnx/%s.onnx", cache, family);
-	else
-		snprintf(out, len, "%s/.cache/shoal/models/onnx/%s.onnx", home ? home : "", family);
+	mdl_zoo_path(family, out, len);
 }
 
 static double now_ms(void)

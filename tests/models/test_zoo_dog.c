@@ -15,13 +15,7 @@
 static int run_family(const char *family, enum gpu_head head, int size, float scale255)
 {
 	char model[512], err[512];
-	const char *cache = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-	if (getenv("SHOAL_MODEL_DIR"))
-		snprintf(model, sizeof model, "%s/%s.onnx", getenv("SHOAL_MODEL_DIR"), family);
-	else if (cache)
-		snprintf(model, sizeof model, "%s/shoal/models/onnx/%s.onnx", cache, family);
-	else
-		snprintf(model, sizeof model, "%s/.cache/shoal/models/onnx/%s.onnx", home ? home : "", family);
+	mdl_zoo_path(family, model, sizeof model);
 	FILE *probe = fopen(model, "rb");
 	ST_SKIP_IF(!probe, "converted model absent (run scripts/fetch-models.sh)");
 	fclose(probe);
