@@ -75,7 +75,12 @@ struct ctl_client {
 	double fps;     /* frames per second the client sends */
 	double bw_mbps; /* uplink bandwidth estimate */
 	double wire_ms; /* one-way wire latency */
+	double raw_bpp; /* uncompressed sender: bytes per pixel (1.5 for I420) of its size x size
+			 * frames; 0: JPEG, the profile's frame bytes */
 };
+
+/* Bytes of one frame of client c at variant m: raw_bpp * size^2, else the profile's. */
+double ctl_frame_bytes(const struct ctl_profile *p, const struct ctl_client *c, int m);
 
 struct ctl_params {
 	int n_slots;            /* execution slots (model instances that can run at once) */
@@ -160,8 +165,12 @@ const char *ctl_sched_error(const struct ctl_sched *s);
  * seed (may be NULL) is a feasible decision: its objective is added as a lower-bound row,
  * which only prunes (the optimum is at least that); found = 0 then means "nothing better".
  * -ENOTSUP when built without GLPK. */
+/* Lexicographic like the heuristic: served fps is maximised first, then the objective with the
+ * served fps held. When stage 1 is not proven within the time limit, stage 2 holds the served
+ * fps found, and bound is the accuracy bound given that. */
 struct ctl_milp_result {
-	double objective; /* best found, same scale as ctl_decision.objective */
+	double served;    /* served fps / sum fps of valid clients, 0..1 (stage 1) */
+	double objective; /* best found, same scale as ctl_decision.objective (stage 2) */
 	int proven;       /* 1 when GLPK proved optimality within the time limit */
 	int found;        /* 1 when an integer solution is known */
 	double bound;     /* upper bound on the optimum (= objective when proven) */

@@ -7,7 +7,9 @@
  *   x[s,c,m] - sum_{b: budget_c,m >= 2 lat[m][b]} z[s,m,b] <= 0   (x <= z, budget fits batch)
  *   sum_c fps_c x[s,c,m] - sum_b thr[m][b] z[s,m,b] <= 0           throughput
  *   sum_{m,b} m·z[s,m,b] - sum_{m,b} m·z[s+1,m,b] >= 0             symmetry: slots sorted
- * Objective: max sum accuracy_m·fps_c·x / sum fps (valid clients). This is the brief's
+ * Objective, lexicographic as the heuristic's: first max sum fps_c·x (served fps), then, with
+ * that held (a row served >= the first optimum), max sum accuracy_m·fps_c·x / sum fps (valid
+ * clients): two glp_intopt calls sharing the time limit. This is the brief's
  * x[s,c,m,b] model with x summed over b, which is equivalent because the slot's single z picks
  * b and the budget rows admit exactly the clients whose budget holds that b. */
 #include "control/ctl.h"
@@ -52,6 +54,51 @@ static int valid_client(const struct ctl_client *c)
 int ctl_milp_available(void)
 {
 	return 1;
+}
+
+/* Adds the row "objective >= floor" over the current objective's columns (ind/val: scratch
+ * of ncols + 1 entries). */
+static void milp_add_floor(glp_prob *lp, int *ind, double *val, int ncols, double floor)
+{
+	int k = 0;
+	for (int j = 1; j <= ncols; j++) {
+		double cf = glp_get_obj_coef(lp, j);
+		if (cf != 0) {
+			ind[++k] = j;
+			val[k] = cf;
+		}
+	}
+	if (!k)
+		return;
+	int row = glp_add_rows(lp, 1);
+	glp_set_row_bnds(lp, row, GLP_LO, floor * (1 - 1e-9) - 1e-12, 0);
+	glp_set_mat_row(lp, row, k, ind, val);
+}
+
+/* One glp_intopt within limit_s seconds. Returns 0, or -1 on a GLPK failure other than the
+ * time limit or the gap; *obj is the best integer objective when *found. */
+static int milp_run(glp_prob *lp, struct milp_ctx *mc, double limit_s, int *found, int *proven,
+		    double *obj)
+{
+	glp_iocp parm;
+	glp_init_iocp(&parm);
+	parm.presolve = GLP_ON;
+	parm.msg_lev = GLP_MSG_OFF;
+	parm.tm_lim = limit_s < 2e6 ? (int)(limit_s * 1000) : 0x7fffffff;
+	parm.gmi_cuts = GLP_ON;
+	parm.mir_cuts = GLP_ON;
+	parm.cov_cuts = GLP_ON;
+	parm.clq_cuts = GLP_ON;
+	parm.br_tech = GLP_BR_PCH;
+	parm.bt_tech = GLP_BT_BLB;
+	parm.cb_func = milp_cb;
+	parm.cb_info = mc;
+	int rc = glp_intopt(lp, &parm);
+	int st = glp_mip_status(lp);
+	*found = st == GLP_OPT || st == GLP_FEAS;
+	*proven = rc == 0 && st == GLP_OPT;
+	*obj = *found ? glp_mip_obj_val(lp) : 0;
+	return rc == 0 || rc == GLP_ETMLIM || rc == GLP_EMIPGAP ? 0 : -1;
 }
 
 int ctl_milp_solve(const struct ctl_profile *p, const struct ctl_client *c, int n,
@@ -111,7 +158,7 @@ int ctl_milp_solve(const struct ctl_profile *p, const struct ctl_client *c, int 
 					continue;
 				int col = glp_add_cols(lp, 1);
 				glp_set_col_kind(lp, col, GLP_BV);
-				glp_set_obj_coef(lp, col, p->v[m].accuracy * c[i].fps / total);
+				glp_set_obj_coef(lp, col, c[i].fps / total);
 				mc.xcol[((size_t)s * n + i) * V + m] = col;
 			}
 
@@ -208,59 +255,61 @@ int ctl_milp_solve(const struct ctl_profile *p, const struct ctl_client *c, int 
 	res->n_cols = glp_get_num_cols(lp);
 	res->n_rows = glp_get_num_rows(lp);
 
-	if (seed && seed->n_slots == K && seed->n_clients == n && seed->objective > 0) {
-		/* a known feasible value bounds the search from below (prunes branches) */
-		k = 0;
-		for (int j = 1; j <= glp_get_num_cols(lp); j++) {
-			double cf = glp_get_obj_coef(lp, j);
-			if (cf != 0) {
-				ind[++k] = j;
-				val[k] = cf;
-			}
-		}
-		row = glp_add_rows(lp, 1);
-		glp_set_row_bnds(lp, row, GLP_LO, seed->objective * (1 - 1e-9) - 1e-12, 0);
-		glp_set_mat_row(lp, row, k, ind, val);
+	/* stage 1: served fps; a heuristic seed's served fps bounds it from below (prunes) */
+	int ncols = glp_get_num_cols(lp);
+	if (seed && seed->n_slots == K && seed->n_clients == n && seed->served_fps > 0)
+		milp_add_floor(lp, ind, val, ncols, seed->served_fps / total);
+	double limit = time_limit_s > 0 ? time_limit_s : 1e9;
+	int proven1 = 0, found1 = 0;
+	double served = 0;
+	int rc = milp_run(lp, &mc, limit, &found1, &proven1, &served);
+	res->proven = proven1;
+	res->found = found1;
+	if (rc == 0 && found1) {
+		/* stage 2: hold the served fps, maximise accuracy */
+		res->served = served;
+		milp_add_floor(lp, ind, val, ncols, served);
+		for (int j = 1; j <= ncols; j++)
+			glp_set_obj_coef(lp, j, 0);
+		for (int s = 0; s < K; s++)
+			for (int i = 0; i < n; i++)
+				for (int m = 0; m < V; m++) {
+					int col = mc.xcol[((size_t)s * n + i) * V + m];
+					if (col)
+						glp_set_obj_coef(lp, col,
+								 p->v[m].accuracy * c[i].fps / total);
+				}
+		if (seed && seed->n_slots == K && seed->n_clients == n && seed->objective > 0 &&
+		    seed->served_fps / total >= served * (1 - 1e-9))
+			milp_add_floor(lp, ind, val, ncols, seed->objective);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		double spent = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+		double left = limit - spent > 0.05 ? limit - spent : 0.05;
+		mc.bound = 1.0;
+		int found2 = 0, proven2 = 0;
+		double obj = 0;
+		rc = milp_run(lp, &mc, left, &found2, &proven2, &obj);
+		res->found = found2;
+		res->proven = proven1 && proven2;
+		res->objective = found2 ? obj : 0;
+		res->bound = res->proven ? res->objective : mc.bound;
+		if (res->bound < res->objective)
+			res->bound = res->objective;
+	} else {
+		/* the served optimum is unknown: nothing bounds the accuracy below 1 */
+		res->objective = 0;
+		res->bound = 1.0;
 	}
-
 	free(ind);
 	free(val);
 	res->n_rows = glp_get_num_rows(lp);
-
-	glp_iocp parm;
-	glp_init_iocp(&parm);
-	parm.presolve = GLP_ON;
-	parm.msg_lev = GLP_MSG_OFF;
-	parm.tm_lim = time_limit_s > 0 ? (int)(time_limit_s * 1000) : 0x7fffffff;
-	parm.gmi_cuts = GLP_ON;
-	parm.mir_cuts = GLP_ON;
-	parm.cov_cuts = GLP_ON;
-	parm.clq_cuts = GLP_ON;
-	parm.br_tech = GLP_BR_PCH;
-	parm.bt_tech = GLP_BT_BLB;
-	parm.cb_func = milp_cb;
-	parm.cb_info = &mc;
-	parm.cov_cuts = GLP_ON;
-	parm.clq_cuts = GLP_ON;
-	parm.br_tech = GLP_BR_PCH;
-	parm.bt_tech = GLP_BT_BLB;
-	int rc = glp_intopt(lp, &parm);
-	int st = glp_mip_status(lp);
-	res->found = st == GLP_OPT || st == GLP_FEAS;
-	res->proven = rc == 0 && st == GLP_OPT;
-	res->objective = res->found ? glp_mip_obj_val(lp) : 0;
-	res->bound = res->proven ? res->objective : mc.bound;
-	if (res->bound < res->objective)
-		res->bound = res->objective;
 	glp_delete_prob(lp);
 	free(mc.xcol);
 	free(mc.zcol);
 	free(bud);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	res->seconds = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
-	if (rc != 0 && rc != GLP_ETMLIM && rc != GLP_EMIPGAP)
-		return -EIO;
-	return 0;
+	return rc == 0 ? 0 : -EIO;
 }
 
 #else /* no GLPK */

@@ -7,7 +7,8 @@
  * holds 2·lat[b] take part, the capacity is thr[b]; the best b wins. Mappings are memoised by
  * the state's hash. The state is chosen by exhaustive enumeration when the number of
  * multisets is small, else by two-phase simulated annealing (phase 1 degrades until every
- * servable client is served, phase 2 maximises sum(accuracy·fps)) and a final hill climb. */
+ * servable client is served, phase 2 maximises sum(accuracy·fps)) and a final hill climb.
+ * States compare lexicographically: served fps first, then sum(accuracy·fps) (`better`). */
 #include "control/ctl.h"
 
 #include <errno.h>
@@ -125,7 +126,7 @@ double ctl_budget_ms(const struct ctl_profile *p, const struct ctl_client *c, in
 	if (!client_valid(c))
 		return 0;
 	double bps = c->bw_mbps * 125000.0; /* bytes per second */
-	double s = p->v[m].frame_bytes;
+	double s = ctl_frame_bytes(p, c, m);
 	if (bps / s <= c->fps)
 		return 0;
 	double b = c->slo_ms - (s + prm->response_bytes) / bps * 1000.0 - 2.0 * c->wire_ms -
@@ -133,9 +134,16 @@ double ctl_budget_ms(const struct ctl_profile *p, const struct ctl_client *c, in
 	return b > 0 ? b : 0;
 }
 
+double ctl_frame_bytes(const struct ctl_profile *p, const struct ctl_client *c, int m)
+{
+	if (c->raw_bpp > 0 && isfinite(c->raw_bpp))
+		return c->raw_bpp * p->v[m].size * p->v[m].size;
+	return p->v[m].frame_bytes;
+}
+
 static int bw_feasible(const struct ctl_profile *p, const struct ctl_client *c, int m)
 {
-	return c->bw_mbps * 125000.0 / p->v[m].frame_bytes > c->fps;
+	return c->bw_mbps * 125000.0 / ctl_frame_bytes(p, c, m) > c->fps;
 }
 
 /* Why client c is not served, given it was not mapped. */
@@ -459,14 +467,16 @@ struct cand_val {
 	double value, served;
 };
 
+/* Lexicographic (DESIGN.md §7): more fps served first, then more sum(accuracy·fps). A plan that
+ * refuses a client it could have served to raise the others' accuracy is never preferred. */
 static int better(struct cand_val a, struct cand_val b)
 {
 	const double eps = 1e-9;
-	if (a.value > b.value + eps)
+	if (a.served > b.served + eps)
 		return 1;
-	if (a.value < b.value - eps)
+	if (a.served < b.served - eps)
 		return 0;
-	return a.served > b.served + eps;
+	return a.value > b.value + eps;
 }
 
 /* Number of multisets of size K from V, saturated at limit+1. */
@@ -599,7 +609,8 @@ static void search_anneal(struct ctl_sched *s, const struct ctl_client *c,
 		state_sort(s->cand, K);
 		struct cand_val v;
 		eval_state(s, s->cand, c, &v.value, &v.served);
-		double de = v.value - cv.value;
+		/* losing served fps costs more than any accuracy can win back per fps */
+		double de = (v.value - cv.value) + 2.0 * (v.served - cv.served);
 		if (de >= 0 || rng_unit(rng) < exp(de / T)) {
 			memcpy(s->cur, s->cand, (size_t)K);
 			cv = v;
@@ -799,7 +810,7 @@ int ctl_sched_solve(struct ctl_sched *s, const struct ctl_profile *p, const stru
 			ca->slot = phys[pos];
 			ca->variant = m;
 			ca->size = p->v[m].size;
-			ca->frame_bytes = p->v[m].frame_bytes;
+			ca->frame_bytes = ctl_frame_bytes(p, &c[i], m);
 			ca->budget_ms = ctl_budget_ms(p, &c[i], m, prm);
 		} else {
 			ca->reason = unserved_reason(p, &c[i], prm);

@@ -32,8 +32,25 @@ static struct srv_known *srv_known_find(struct srv_known *r, unsigned n,
 	return NULL;
 }
 
-/* Every context's snapshot into sv->snap; the registry rebuilt from it (clients gone are
- * forgotten, new ones get an id); sv->cl[] filled for the scheduler in registry order. */
+/* The format a client is assigned (DP_APP_FMT_*: JPEG when it registered JPEG or nothing,
+ * else its raw format) and, for raw, the bytes per pixel the scheduler plans its frames with. */
+static uint8_t srv_client_format(const struct dp_client_stats *st, double *raw_bpp)
+{
+	*raw_bpp = 0;
+	if (!st->formats || (st->formats & DP_APP_FMT_JPEG))
+		return DP_APP_FMT_JPEG;
+	if (st->formats & DP_APP_FMT_RAW420) {
+		*raw_bpp = 1.5;
+		return DP_APP_FMT_RAW420;
+	}
+	if (st->formats & DP_APP_FMT_RAW422) {
+		*raw_bpp = 2;
+		return DP_APP_FMT_RAW422;
+	}
+	*raw_bpp = 3;
+	return DP_APP_FMT_RAWRGB;
+}
+
 /* A client's uplink for the scheduler: its REPORT (registered clients); a stream that never
  * reports is taken as unconstrained (it sends what it sends). The data plane's own upload
  * measurement (dp_client_stats.upload_kbps) is exported as a metric but not used here: on
@@ -43,6 +60,8 @@ static double srv_client_bw_mbps(const struct dp_client_stats *st)
 	return st->managed && st->bw_kbps ? st->bw_kbps / 1000.0 : 1000.0;
 }
 
+/* Every context's snapshot into sv->snap; the registry rebuilt from it (clients gone are
+ * forgotten, new ones get an id); sv->cl[] filled for the scheduler in registry order. */
 unsigned srv_clients_gather(struct srv *s)
 {
 	struct srv_serve *sv = s->sv;
@@ -93,6 +112,7 @@ unsigned srv_clients_gather(struct srv *s)
 			.bw_mbps = srv_client_bw_mbps(st),
 			.wire_ms = st->rtt_us ? st->rtt_us / 2000.0 : 1.0,
 		};
+		srv_client_format(st, &sv->cl[i].raw_bpp);
 		sv->keys_now[i] = nw[i].key;
 	}
 	return n;
@@ -328,9 +348,12 @@ static void srv_assign_send(struct srv *s, struct srv_known *k, uint64_t now)
 	int size = served ? k->size : sv->prof.v[0].size; /* not served: the smallest */
 	a.variant = (uint16_t)size;
 	a.width = a.height = (uint16_t)size;
-	a.target_bytes = (uint32_t)(served ? k->frame_bytes : sv->prof.v[0].frame_bytes);
+	double raw_bpp;
+	a.format = srv_client_format(st, &raw_bpp);
+	a.target_bytes = (uint32_t)(served    ? k->frame_bytes
+				    : raw_bpp ? raw_bpp * size * size
+					      : sv->prof.v[0].frame_bytes);
 	a.fps_x100 = st->fps_req_x100;
-	a.format = DP_APP_FMT_JPEG;
 	a.served = (uint8_t)served;
 	a.reason = served ? 0 : DP_APP_DROP_NOT_SERVED;
 	if (dp_assign_post(s->q[k->q].ctx, &k->key, &a) != 0) {

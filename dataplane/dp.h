@@ -64,6 +64,7 @@ struct dp_client_stats {
 	uint64_t first_seen_ns, last_seen_ns;
 	uint16_t slo_ms, fps_req_x100; /* registered (or default) SLO and frame rate */
 	uint8_t managed;          /* 1 when the client sent REGISTER */
+	uint8_t formats;          /* its latest REGISTER's format bits (DP_APP_FMT_*), 0: none */
 	uint16_t rtcp_port;       /* where its RTCP goes (REGISTER's source port, else port + 1) */
 	/* what became of its complete frames after the consumer took them */
 	uint64_t results_sent;    /* RESULTs transmitted */

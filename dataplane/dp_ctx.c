@@ -255,6 +255,7 @@ static void dp_register_rx(struct dp_ctx *ctx, const struct rte_ether_addr *mac,
 		c->st.slo_ms = r->slo_ms;
 	if (r->fps_x100)
 		c->st.fps_req_x100 = r->fps_x100;
+	c->st.formats = r->formats;
 	uint8_t fmt = 0;
 	if (r->formats & DP_APP_FMT_RAW420)
 		fmt = DP_FRAME_RAW420;

@@ -221,6 +221,8 @@ static int solve_known(const struct ctl_profile *p, const struct ctl_client *c, 
 		struct ctl_milp_result mr;
 		ST_CHECK_EQ(ctl_milp_solve(p, c, n, &prm, 30, NULL, &mr), 0);
 		ST_CHECK(mr.proven);
+		ST_CHECK(fabs(mr.served - (d->total_fps > 0 ? d->served_fps / d->total_fps : 0)) <
+			 1e-7);
 		if (fabs(mr.objective - expect) > 1e-7) {
 			fprintf(stderr, "milp objective %.9f, expected %.9f\n", mr.objective, expect);
 			return ST_FAIL;
@@ -234,12 +236,25 @@ static int test_known_optima_match_heuristic_and_milp(void)
 	struct ctl_profile p;
 	struct ctl_decision *d = ctl_decision_create(4, 8);
 	ST_CHECK(d);
-	/* 1 slot, 3 x 50 fps: hi serves two (100/150) beats lo serving all (0.5 x 150 = 75) */
+	/* 1 slot, 3 x 50 fps: serving every client comes first (DESIGN.md §7): lo serving all
+	 * (0.5 x 150 = 75) beats hi serving two, although that has more accuracy·fps (100) */
 	struct ctl_client a[3] = {mk(1, 1000, 50), mk(2, 1000, 50), mk(3, 1000, 50)};
 	tiny_profile(&p, 0.5);
-	ST_CHECK_EQ(solve_known(&p, a, 3, 1, 100.0 / 150.0, d), ST_PASS);
-	ST_CHECK_EQ(d->slots[0].variant, 1);
-	ST_CHECK_EQ(d->clients[2].reason, CTL_REASON_CAPACITY);
+	ST_CHECK_EQ(solve_known(&p, a, 3, 1, 75.0 / 150.0, d), ST_PASS);
+	ST_CHECK_EQ(d->slots[0].variant, 0);
+	ST_CHECK(fabs(d->served_fps - 150) < 1e-9);
+	for (int i = 0; i < 3; i++)
+		ST_CHECK_EQ(d->clients[i].reason, CTL_REASON_SERVED);
+	/* 2 slots, 4 x 50 fps: hi + hi serves all 200 fps at accuracy 1 */
+	struct ctl_client a4[4] = {mk(1, 1000, 50), mk(2, 1000, 50), mk(3, 1000, 50),
+				   mk(4, 1000, 50)};
+	ST_CHECK_EQ(solve_known(&p, a4, 4, 2, 1.0, d), ST_PASS);
+	/* 5 x 50 fps on 2 slots: only lo + lo (400 fps) or lo + hi (300) serve all 250 fps;
+	 * lo + hi wins on accuracy: hi takes 100 fps, lo 150 → (100 + 75) / 250 */
+	struct ctl_client a5[5] = {mk(1, 1000, 50), mk(2, 1000, 50), mk(3, 1000, 50),
+				   mk(4, 1000, 50), mk(5, 1000, 50)};
+	ST_CHECK_EQ(solve_known(&p, a5, 5, 2, 175.0 / 250.0, d), ST_PASS);
+	ST_CHECK(fabs(d->served_fps - 250) < 1e-9);
 	/* lo at 0.8 serving all (120) beats hi (100) */
 	tiny_profile(&p, 0.8);
 	ST_CHECK_EQ(solve_known(&p, a, 3, 1, 0.8, d), ST_PASS);
@@ -250,11 +265,15 @@ static int test_known_optima_match_heuristic_and_milp(void)
 	ST_CHECK_EQ(solve_known(&p, b, 3, 2, 125.0 / 150.0, d), ST_PASS);
 	ST_CHECK_EQ(d->clients[0].size, 100);
 	ST_CHECK_EQ(d->clients[1].size, 200);
-	/* knapsack: hi holds 100 fps; {60, 30} = 90 is the best subset of {60, 30, 30, 25} */
+	/* knapsack (hi only): hi holds 100 fps; {60, 30} = 90 is the best subset of
+	 * {60, 30, 30, 25} */
 	struct ctl_client k[4] = {mk(1, 1000, 60), mk(2, 1000, 30), mk(3, 1000, 30),
 				  mk(4, 1000, 25)};
+	p.n_variants = 1;
+	p.v[0] = p.v[1];
 	ST_CHECK_EQ(solve_known(&p, k, 4, 1, 90.0 / 145.0, d), ST_PASS);
 	ST_CHECK(fabs(d->slots[0].load_fps - 90) < 1e-9);
+	tiny_profile(&p, 0.5);
 	/* no slot holds the SLO: every client reports slo */
 	struct ctl_client t[2] = {mk(1, 9, 10), mk(2, 9.5, 10)};
 	ST_CHECK_EQ(solve_known(&p, t, 2, 2, 0, d), ST_PASS);
@@ -283,10 +302,51 @@ static int test_heuristic_within_milp_optimum_on_random_small(void)
 		struct ctl_milp_result mr;
 		ST_CHECK_EQ(ctl_milp_solve(&p, c, n, &prm, 30, NULL, &mr), 0);
 		ST_CHECK(mr.proven);
-		/* the heuristic is feasible, so it never beats the optimum; and it is close */
+		/* the heuristic is feasible, so it never serves more than the optimum; it serves as
+		 * much, and then its accuracy is close to the optimum's */
+		double served = d->total_fps > 0 ? d->served_fps / d->total_fps : 0;
+		ST_CHECK(served <= mr.served + 1e-7);
+		if (served < mr.served - 1e-7)
+			fprintf(stderr, "instance %d: served %.6f, milp %.6f\n", it, served,
+				mr.served);
+		ST_CHECK(served >= mr.served - 1e-7);
 		ST_CHECK(d->objective <= mr.objective + 1e-7);
 		ST_CHECK(d->objective >= 0.95 * mr.objective);
 	}
+	ctl_sched_destroy(s);
+	ctl_decision_destroy(d);
+	return ST_PASS;
+}
+
+/* A raw (uncompressed) sender's frames are raw_bpp · size² bytes: its link carries smaller
+ * resolutions than a JPEG sender's on the same bandwidth, and its target is that size. */
+static int test_raw_sender_planned_with_raw_frame_bytes(void)
+{
+	struct ctl_profile *p = malloc(sizeof(*p));
+	struct ctl_sched *s = ctl_sched_create(2, 2);
+	struct ctl_decision *d = ctl_decision_create(2, 2);
+	ST_CHECK(p && s && d);
+	struct ctl_params prm;
+	ctl_params_default(&prm, 2, 8);
+	ctl_profile_standin(p, 8);
+	/* 20 Mbps at 10 fps: 250 kB a frame at most; I420 at 384 is 221 kB, at 416 260 kB */
+	struct ctl_client c[2] = {{1, 1000, 10, 20, 1, 0}, {2, 1000, 10, 20, 1, 1.5}};
+	ST_CHECK_EQ(ctl_sched_solve(s, p, c, 2, &prm, NULL, d), 0);
+	ST_CHECK_EQ(d->clients[0].reason, CTL_REASON_SERVED);
+	ST_CHECK_EQ(d->clients[1].reason, CTL_REASON_SERVED);
+	ST_CHECK_EQ(d->clients[0].size, 640);
+	ST_CHECK(d->clients[1].size <= 384);
+	double sz = d->clients[1].size;
+	ST_CHECK(fabs(d->clients[1].frame_bytes - 1.5 * sz * sz) < 1e-6);
+	ST_CHECK(fabs(ctl_frame_bytes(p, &c[1], 0) - 1.5 * 128 * 128) < 1e-6);
+	ST_CHECK(fabs(ctl_frame_bytes(p, &c[0], 0) - p->v[0].frame_bytes) < 1e-9);
+	char err[256];
+	ST_CHECK_EQ(ctl_decision_check(p, c, 2, &prm, d, err, sizeof(err)), 0);
+	/* too slow for raw even at 128 (24.6 kB x 10 fps = 1.97 Mbps): bandwidth */
+	c[1].bw_mbps = 1.5;
+	ST_CHECK_EQ(ctl_sched_solve(s, p, c, 2, &prm, NULL, d), 0);
+	ST_CHECK_EQ(d->clients[1].reason, CTL_REASON_BANDWIDTH);
+	free(p);
 	ctl_sched_destroy(s);
 	ctl_decision_destroy(d);
 	return ST_PASS;
@@ -302,10 +362,10 @@ static int test_bad_input_gives_errors_or_honest_not_served(void)
 	ctl_params_default(&prm, 2, 8);
 	ctl_profile_standin(p, 8);
 	struct ctl_client c[8] = {
-		{1, 100, NAN, 20, 2}, {2, 100, -10, 20, 2}, {3, 100, 0, 20, 2},
-		{4, 100, 10, 0, 2},   {5, 100, 10, -3, 2},  {6, NAN, 10, 20, 2},
-		{7, 100, 10, 0.001, 2}, /* valid but far too slow: bandwidth */
-		{8, 100, 10, 20, 2},
+		{1, 100, NAN, 20, 2, 0}, {2, 100, -10, 20, 2, 0}, {3, 100, 0, 20, 2, 0},
+		{4, 100, 10, 0, 2, 0},   {5, 100, 10, -3, 2, 0},  {6, NAN, 10, 20, 2, 0},
+		{7, 100, 10, 0.001, 2, 0}, /* valid but far too slow: bandwidth */
+		{8, 100, 10, 20, 2, 0},
 	};
 	ST_CHECK_EQ(ctl_sched_solve(s, p, c, 8, &prm, NULL, d), 0);
 	for (int i = 0; i < 6; i++)
@@ -327,7 +387,7 @@ static int test_bad_input_gives_errors_or_honest_not_served(void)
 	prm.max_batch = 1; /* at most 1000 / 3.24 = 309 fps on one slot, 480 asked */
 	struct ctl_client many[8];
 	for (int i = 0; i < 8; i++)
-		many[i] = (struct ctl_client){(uint32_t)i, 150, 60, 50, 1};
+		many[i] = (struct ctl_client){(uint32_t)i, 150, 60, 50, 1, 0};
 	ST_CHECK_EQ(ctl_sched_solve(s, p, many, 8, &prm, NULL, d), 0);
 	ST_CHECK_EQ(ctl_decision_check(p, many, 8, &prm, d, err, sizeof(err)), 0);
 	int cap = 0;
@@ -500,6 +560,7 @@ ST_MAIN(ST_CASE(test_random_decisions_satisfy_constraints),
 	ST_CASE(test_known_optima_match_heuristic_and_milp),
 	ST_CASE(test_heuristic_within_milp_optimum_on_random_small),
 	ST_CASE(test_bad_input_gives_errors_or_honest_not_served),
+	ST_CASE(test_raw_sender_planned_with_raw_frame_bytes),
 	ST_CASE(test_profile_csv_load_and_monotone_repair),
 	ST_CASE(test_instance_file_parse_and_errors),
 	ST_CASE(test_damping_keeps_previous_variants_on_small_change))

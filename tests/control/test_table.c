@@ -166,7 +166,8 @@ static int test_triggers_fire_on_period_join_leave_and_bandwidth(void)
 {
 	struct ctl_trigger *t = ctl_trigger_create(8, 500, 0.2);
 	ST_CHECK(t);
-	struct ctl_client c[3] = {{1, 100, 15, 20, 2}, {2, 100, 15, 30, 2}, {3, 100, 15, 40, 2}};
+	struct ctl_client c[3] = {{1, 100, 15, 20, 2, 0}, {2, 100, 15, 30, 2, 0},
+				  {3, 100, 15, 40, 2, 0}};
 	ST_CHECK_EQ(ctl_trigger_check(t, 0, c, 2), CTL_TRIG_FIRST);
 	ST_CHECK_EQ(ctl_trigger_check(t, 100, c, 2), 0);
 	ST_CHECK_EQ(ctl_trigger_check(t, 500, c, 2), CTL_TRIG_PERIOD);
@@ -192,8 +193,8 @@ static int test_control_step_publishes_when_triggered(void)
 	ctl_params_default(&prm, 2, 8);
 	struct ctl_ctrl *cc = ctl_ctrl_create(&p, &prm, 16, 1, 500, 0.2);
 	ST_CHECK(cc);
-	struct ctl_client c[4] = {{1, 100, 15, 20, 2}, {2, 150, 25, 30, 2},
-				  {3, 75, 10, 40, 2},  {4, 100, 15, 45, 2}};
+	struct ctl_client c[4] = {{1, 100, 15, 20, 2, 0}, {2, 150, 25, 30, 2, 0},
+				  {3, 75, 10, 40, 2, 0},  {4, 100, 15, 45, 2, 0}};
 	ST_CHECK(ctl_ctrl_step(cc, 0, c, 3) & CTL_TRIG_FIRST);
 	struct ctl_pub *pb = ctl_ctrl_pub(cc);
 	ST_CHECK_EQ(ctl_pub_version(pb), 1);
