@@ -6,9 +6,12 @@
  * --udp HOST:PORT [options]`, perf_gen_udp.c): the same packets through ordinary UDP sockets
  * with sendmmsg, the baseline sender for kernel-socket receivers.
  *
- * Every client sends the same real JPEG frame (a synthetic test picture encoded once by
- * libjpeg-turbo at --size and --quality), split into packets of --payload bytes of UDP
- * payload; clients differ by source address (DPDK mode) or source port (kernel mode) and SSRC.
+ * Every client sends a real JPEG frame (a synthetic test picture encoded once per distinct
+ * size by libjpeg-turbo at its --size and --quality), split into packets of --payload bytes
+ * of UDP payload; clients differ by source address (DPDK mode) or source port (kernel mode)
+ * and SSRC. --fps, --register, --slo-ms and --size take comma-separated lists: client i has
+ * element i mod n of each list (each list cycles on its own), its own pacing, REGISTER, SLO
+ * and frame size; clients alike form a group, reported on its own line when there are several.
  * Each client's RTCP port is its media source port + 1: REGISTERs go from there (--register)
  * and RESULT/DROP/ASSIGN come back there, matched to frames by perf_gen_lat.c.
  * --trace shapes each client's uplink with a token bucket following a bandwidth trace
@@ -70,22 +73,33 @@ static void usage(FILE *f)
 		"  --media-port N     server RTP port (default 5004)\n"
 		"  --port ID          DPDK port (default 0)\n"
 		"  --clients N        emulated clients (default 1)\n"
-		"  --size WxH         frame size (default 640x480)\n"
+		"  --size WxH[,WxH...]  frame size, 16..2040 multiples of 16 (default 640x480)\n"
 		"  --quality Q        JPEG quality 1..99 (default 75; sent as RFC 2435 Q, no in-band tables)\n"
 		"  --payload N        UDP payload bytes per packet, 200..1472 (default 1400)\n"
-		"  --fps F            frames per second per client (default 0: no frame pacing)\n"
+		"  --fps F[,F...]     frames per second per client, 0..1000 (default 0: no frame pacing;\n"
+		"                     0 only as a single value)\n"
 		"  --pps N            total packets per second (default 0: as fast as possible)\n"
 		"  --seconds S        run time (default 5)\n"
-		"  --register SLO_MS  each client sends a REGISTER (SLO_MS 1..65535, its --fps, JPEG,\n"
-		"                     the frame size) from its RTCP port (media source port + 1) to the\n"
-		"                     server's (media port + 1) before its first frame, again every 2 s\n"
-		"                     until an ASSIGN comes, then every 10 s (default: unmanaged clients)\n"
-		"  --slo-ms MS        SLO for miss accounting, 1..65535 (default: --register's, else 100)\n"
+		"  --register SLO_MS[,SLO_MS...]  each client sends a REGISTER (its SLO_MS 1..65535, its\n"
+		"                     fps, JPEG, its frame size) from its RTCP port (media source port + 1)\n"
+		"                     to the server's (media port + 1) before its first frame, again\n"
+		"                     every 2 s until an ASSIGN comes, then every 10 s (default:\n"
+		"                     unmanaged clients)\n"
+		"  --slo-ms MS[,MS...]  SLO for miss accounting, 1..65535 (default: the client's\n"
+		"                     --register value, else 100)\n"
 		"  --drain-ms MS      keep receiving answers after sending ends, 0..600000 (default 500)\n"
+		"  --mix FILE         client classes instead of --fps/--register/--slo-ms/--size: a CSV\n"
+		"                     fps,slo_ms,width,height[,weight] per line (at most 32; '#' comments,\n"
+		"                     an optional header); each client has one class's fps, SLO and size\n"
+		"                     and REGISTERs with them; clients are dealt out interleaved by\n"
+		"                     weight (default 1): of every sum-of-weights consecutive clients,\n"
+		"                     each class has its weight\n"
 		"  --follow-assign    switch to the resolution an ASSIGN asks for (17 frames of widths\n"
-		"                     128..640 step 32, the --size aspect, encoded at start)\n"
+		"                     128..640 step 32 in the aspect of the client's --size, encoded at\n"
+		"                     start)\n"
 		"  --per-client FILE  write client,ssrc,sent,results,drops,lost,missed,p50_ms,p99_ms CSV\n"
-		"                     (with --trace one more column: bw_mbps, the mean rate of its link)\n"
+		"                     (with --trace one more column: bw_mbps, the mean rate of its link),\n"
+		"                     then the client's fps,slo_ms,width,height\n"
 		"  --trace FILE       shape each client's uplink: FILE holds one rate in Mbit/s per line\n"
 		"                     ('#' comments); each client starts at a random offset and loops it;\n"
 		"                     a token bucket (10 ms of the rate, at least 2 packets) paces its\n"
@@ -103,8 +117,15 @@ static void usage(FILE *f)
 		"                     (adjacent packets of a frame swapped, 1 in 16). Counted on a\n"
 		"                     `gen: stress …` line; pkts/gbps count the real packets only\n"
 		"  --help             this text\n"
+		"Lists (at most 32 values, no empty ones): client i takes value i mod n of each list, the\n"
+		"lists cycling independently (--fps 15,25 --size 320x240,640x480,320x256 over 6 clients\n"
+		"gives all 6 pairs); one value: every client the same. Each client paces at its fps,\n"
+		"REGISTERs its SLO, fps and size, sends frames of its size, counts misses against its\n"
+		"SLO; --pps stays the total. Clients with the same fps, SLO and size form a group; with\n"
+		"several groups, one line each before the last: gen: group fps=… slo_ms=… size=WxH\n"
+		"clients=… sent=… results=… drops=… lost=… miss=… p50_ms=… p99_ms=…\n"
 		"Every frame's send time is kept by RTP timestamp; a RESULT gives its end-to-end latency,\n"
-		"a DROP is counted by reason, no answer within 1 s (or the SLO when longer) or by the end\n"
+		"a DROP is counted by reason, no answer within 1 s (or its SLO when longer) or by the end\n"
 		"of the drain is lost. miss = frames without a RESULT within the SLO / frames sent;\n"
 		"p50/p99 over RESULTs (0 when none). A `gen: rtcp …` line gives the details.\n"
 		"Last line: gen: clients=… pkts=… frames=… seconds=… mpps=… fps=… gbps=… rx_rtcp=…\n"
@@ -131,6 +152,71 @@ static int parse_num(const char *s, double lo, double hi, double *out)
 	return 0;
 }
 
+/* Splits a comma-separated list into el (n elements); -1 on an empty or over-long element or
+ * more than GEN_LIST_MAX of them. */
+static int parse_list(const char *s, char (*el)[32], unsigned *n)
+{
+	unsigned k = 0;
+	for (const char *p = s;;) {
+		size_t len = strcspn(p, ",");
+		if (len == 0 || len >= sizeof(el[0]) || k == GEN_LIST_MAX)
+			return -1;
+		memcpy(el[k], p, len);
+		el[k++][len] = '\0';
+		if (!p[len])
+			break;
+		p += len + 1;
+	}
+	*n = k;
+	return 0;
+}
+
+/* WxH, each 16..2040 and a multiple of 16 (the RFC 2435 header holds size / 8). */
+static int parse_size(const char *s, uint16_t *w, uint16_t *h)
+{
+	int a, b, end = 0;
+	if (sscanf(s, "%dx%d%n", &a, &b, &end) != 2 || s[end] || a < 16 || b < 16 || a > 2040 ||
+	    b > 2040 || a % 16 || b % 16)
+		return -1;
+	*w = (uint16_t)a;
+	*h = (uint16_t)b;
+	return 0;
+}
+
+/* One of the per-client lists (--fps, --register, --slo-ms, --size: the option's code) into
+ * o; 0 or -1. */
+static int parse_client_list(int opt, const char *arg, struct perf_gen_opts *o)
+{
+	char el[GEN_LIST_MAX][32];
+	unsigned n;
+	double v;
+	if (parse_list(arg, el, &n))
+		return -1;
+	for (unsigned k = 0; k < n; k++) {
+		switch (opt) {
+		case 'f': /* 0 (unpaced) only as the one value */
+			if (parse_num(el[k], 0, 1000, &o->fps[k]) || (n > 1 && !(o->fps[k] > 0)))
+				return -1;
+			break;
+		case 'R':
+			if (parse_num(el[k], 1, 65535, &v) || v != (unsigned)v)
+				return -1;
+			o->register_slo[k] = (uint16_t)v;
+			break;
+		case 'S':
+			if (parse_num(el[k], 1, 65535, &o->slo_ms[k]))
+				return -1;
+			break;
+		default:
+			if (parse_size(el[k], &o->width[k], &o->height[k]))
+				return -1;
+		}
+	}
+	*(opt == 'f' ? &o->n_fps : opt == 'R' ? &o->n_register : opt == 'S' ? &o->n_slo
+									  : &o->n_size) = n;
+	return 0;
+}
+
 static int parse_opts(int argc, char **argv, struct perf_gen_opts *o)
 {
 	static const struct option lo[] = {
@@ -145,15 +231,16 @@ static int parse_opts(int argc, char **argv, struct perf_gen_opts *o)
 		{"drain-ms", required_argument, 0, 'D'}, {"follow-assign", no_argument, 0, 'F'},
 		{"per-client", required_argument, 0, 'P'}, {"trace", required_argument, 0, 'T'},
 		{"trace-step", required_argument, 0, 'E'}, {"seed", required_argument, 0, 'N'},
-		{"stress", required_argument, 0, 'X'},
+		{"stress", required_argument, 0, 'X'}, {"mix", required_argument, 0, 'x'},
 		{0, 0, 0, 0}};
-	*o = (struct perf_gen_opts){.media_port = 5004, .clients = 1, .width = 640, .height = 480,
-				    .quality = 75, .payload = 1400, .seconds = 5, .drain_ms = 500,
-				    .trace_step = 1, .seed = 1};
+	*o = (struct perf_gen_opts){.media_port = 5004, .clients = 1, .width = {640},
+				    .height = {480}, .n_size = 1, .n_fps = 1, .quality = 75,
+				    .payload = 1400, .seconds = 5, .drain_ms = 500, .trace_step = 1,
+				    .seed = 1};
 	parse_ip("10.99.0.2", &o->src_ip);
 	optind = 1;
 	opterr = 0; /* one line of our own instead */
-	int c, li = 0;
+	int c, li = 0, lists = 0;
 	double v;
 	while ((c = getopt_long(argc, argv, "", lo, &li)) != -1) {
 		switch (c) {
@@ -196,10 +283,17 @@ static int parse_opts(int argc, char **argv, struct perf_gen_opts *o)
 			o->clients = (unsigned)v;
 			break;
 		case 'z':
-			if (sscanf(optarg, "%dx%d", &o->width, &o->height) != 2 || o->width < 16 ||
-			    o->height < 16 || o->width > 2040 || o->height > 2040 || o->width % 16 ||
-			    o->height % 16)
+		case 'f':
+		case 'R':
+		case 'S':
+			if (parse_client_list(c, optarg, o))
 				goto bad;
+			lists = 1;
+			break;
+		case 'x':
+			if (!*optarg)
+				goto bad;
+			o->mix = optarg;
 			break;
 		case 'q':
 			if (parse_num(optarg, 1, 99, &v))
@@ -211,25 +305,12 @@ static int parse_opts(int argc, char **argv, struct perf_gen_opts *o)
 				goto bad;
 			o->payload = (unsigned)v;
 			break;
-		case 'f':
-			if (parse_num(optarg, 0, 1000, &o->fps))
-				goto bad;
-			break;
 		case 'r':
 			if (parse_num(optarg, 0, 1e9, &o->pps))
 				goto bad;
 			break;
 		case 't':
 			if (parse_num(optarg, 0.1, 86400, &o->seconds))
-				goto bad;
-			break;
-		case 'R':
-			if (parse_num(optarg, 1, 65535, &v) || v != (unsigned)v)
-				goto bad;
-			o->register_slo = (unsigned)v;
-			break;
-		case 'S':
-			if (parse_num(optarg, 1, 65535, &o->slo_ms))
 				goto bad;
 			break;
 		case 'D':
@@ -273,8 +354,18 @@ static int parse_opts(int argc, char **argv, struct perf_gen_opts *o)
 		fprintf(stderr, "shoal-gen: unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
-	if (!(o->slo_ms > 0))
-		o->slo_ms = o->register_slo ? o->register_slo : 100;
+	if (o->mix && lists) {
+		fprintf(stderr, "shoal-gen: --mix gives each client its fps, SLO and size: no --fps, "
+				"--register, --slo-ms or --size with it\n");
+		return -1;
+	}
+	if (o->mix && perf_gen_mix_load(o, o->mix))
+		return -1;
+	if (!o->n_slo) { /* each client's --register value, else 100 */
+		o->n_slo = o->n_register ? o->n_register : 1;
+		for (unsigned k = 0; k < o->n_slo; k++)
+			o->slo_ms[k] = o->n_register ? o->register_slo[k] : 100;
+	}
 	if (o->trace && perf_gen_trace_load(o, o->trace))
 		return -1;
 	return 0;
@@ -354,38 +445,144 @@ static int perf_gen_frame_build(const struct perf_gen_opts *o, int width, int he
 	return 0;
 }
 
-/* Encodes the frames (the ladder too with --follow-assign), allocates clients and their
- * accounting: everything the send loop needs. 0 or -1 (message printed). */
+/* The frame of resolution w x h: encoded already, or now. Its index, or -1 (message printed). */
+static int perf_gen_frame_get(struct perf_gen_run *r, int w, int h)
+{
+	for (unsigned k = 0; k < r->n_fr; k++)
+		if (r->fr_res[k].width == w && r->fr_res[k].height == h)
+			return (int)k;
+	if (perf_gen_frame_build(r->o, w, h, &r->fr[r->n_fr]))
+		return -1;
+	r->fr_res[r->n_fr] = (struct dp_app_res){(uint16_t)w, (uint16_t)h};
+	return (int)r->n_fr++;
+}
+
+/* For each k, the index of v[k] among the distinct values of v[0..n) (in order of first
+ * appearance) into d[k]; returns how many distinct values there are. */
+static unsigned perf_gen_distinct(const double *v, unsigned n, uint16_t *d)
+{
+	unsigned nd = 0;
+	for (unsigned k = 0; k < n; k++) {
+		unsigned j;
+		for (j = 0; j < k && v[j] != v[k]; j++)
+			;
+		d[k] = j < k ? d[j] : (uint16_t)nd++;
+	}
+	return nd;
+}
+
+/* Each distinct --size with its resolution list (the size, then with --follow-assign widths
+ * 128..640 step 32 in its aspect, heights multiples of 16) and their frames, each distinct
+ * resolution encoded once; of_pos: the distinct size of each --size list position. 0 or -1. */
+static int perf_gen_sizes_init(struct perf_gen_run *r, uint16_t *of_pos)
+{
+	const struct perf_gen_opts *o = r->o;
+	unsigned n_res = o->follow_assign ? GEN_FRAMES : 1;
+	for (unsigned p = 0; p < o->n_size; p++) {
+		unsigned s;
+		for (s = 0; s < r->n_sz; s++)
+			if (r->sz[s].res[0].width == o->width[p] && r->sz[s].res[0].height == o->height[p])
+				break;
+		of_pos[p] = (uint16_t)s;
+		if (s < r->n_sz)
+			continue;
+		struct perf_gen_size *z = &r->sz[r->n_sz++];
+		for (unsigned k = 0; k < n_res; k++) {
+			int w = o->width[p], h = o->height[p];
+			if (k > 0) { /* the ladder keeps this size's aspect, multiples of 16 */
+				w = 128 + 32 * (int)(k - 1);
+				h = (int)((double)w * o->height[p] / o->width[p] / 16 + 0.5) * 16;
+				if (h < 16)
+					h = 16;
+			}
+			int f = perf_gen_frame_get(r, w, h);
+			if (f < 0)
+				return -1;
+			z->res[z->n_res] = (struct dp_app_res){(uint16_t)w, (uint16_t)h};
+			z->fr[z->n_res++] = (unsigned)f;
+		}
+	}
+	return 0;
+}
+
+/* Each client's own fps, REGISTER SLO, SLO and size (element i mod n of each list) and its
+ * group: clients of the same fps, SLO and size. 0 or -1 (out of memory). */
+static int perf_gen_clients_init(struct perf_gen_run *r, const uint16_t *size_of)
+{
+	const struct perf_gen_opts *o = r->o;
+	uint16_t fps_of[GEN_LIST_MAX], slo_of[GEN_LIST_MAX];
+	unsigned nd_fps = perf_gen_distinct(o->fps, o->n_fps, fps_of);
+	unsigned nd_slo = perf_gen_distinct(o->slo_ms, o->n_slo, slo_of);
+	size_t n_keys = (size_t)nd_fps * nd_slo * r->n_sz;
+	unsigned *slot = malloc(n_keys * sizeof(*slot)); /* group + 1 of each combination */
+	r->grp = calloc(n_keys < o->clients ? n_keys : o->clients, sizeof(*r->grp));
+	if (!slot || !r->grp) {
+		free(slot);
+		return -1;
+	}
+	memset(slot, 0, n_keys * sizeof(*slot));
+	long mix_cur[GEN_LIST_MAX] = {0};
+	for (unsigned i = 0; i < o->clients; i++) {
+		struct perf_gen_client *c = &r->cl[i];
+		unsigned pf = i % o->n_fps, ps = i % o->n_slo, pz = i % o->n_size;
+		unsigned pr = o->n_register ? i % o->n_register : 0;
+		if (o->n_mix) /* one class: the same position in every list */
+			pf = ps = pz = pr = perf_gen_mix_next(o, mix_cur);
+		c->fps = o->fps[pf];
+		c->frame_ns = c->fps > 0 ? (uint64_t)(1e9 / c->fps) : 0;
+		c->register_slo = o->n_register ? o->register_slo[pr] : 0;
+		c->sz = size_of[pz];
+		c->fr = r->sz[c->sz].fr[0];
+		c->ssrc = PERF_LAT_SSRC0 + i;
+		size_t key = ((size_t)fps_of[pf] * nd_slo + slo_of[ps]) * r->n_sz + c->sz;
+		if (!slot[key]) {
+			r->grp[r->n_grp] = (struct perf_gen_group){
+				.fps = c->fps, .slo_ms = o->slo_ms[ps], .width = o->width[pz],
+				.height = o->height[pz]};
+			slot[key] = ++r->n_grp;
+		}
+		c->group = slot[key] - 1;
+		r->grp[c->group].clients++;
+	}
+	free(slot);
+	if (r->n_grp > 1 && !(r->grp_hist = calloc(r->n_grp, sizeof(*r->grp_hist))))
+		return -1;
+	for (unsigned i = 0; i < o->clients; i++)
+		perf_lat_client_set(r->lat, i, r->grp[r->cl[i].group].slo_ms,
+				    r->grp_hist ? &r->grp_hist[r->cl[i].group] : NULL);
+	return 0;
+}
+
+/* Encodes the frames (each distinct size, the ladders too with --follow-assign), allocates
+ * clients and their accounting: everything the send loop needs. 0 or -1 (message printed). */
 static int perf_gen_run_init(struct perf_gen_run *r, const struct perf_gen_opts *o)
 {
 	memset(r, 0, sizeof(*r));
 	r->o = o;
-	r->n_fr = o->follow_assign ? GEN_FRAMES : 1;
-	r->fr = calloc(r->n_fr, sizeof(*r->fr));
+	double fps_max = 0, slo_max = 0;
+	for (unsigned k = 0; k < o->n_fps; k++)
+		fps_max = o->fps[k] > fps_max ? o->fps[k] : fps_max;
+	for (unsigned k = 0; k < o->n_slo; k++)
+		slo_max = o->slo_ms[k] > slo_max ? o->slo_ms[k] : slo_max;
+	size_t cap = (size_t)o->n_size * (o->follow_assign ? GEN_FRAMES : 1);
+	r->fr = calloc(cap, sizeof(*r->fr));
+	r->fr_res = calloc(cap, sizeof(*r->fr_res));
 	r->cl = calloc(o->clients, sizeof(*r->cl));
-	r->lat = perf_lat_create(o->clients, o->fps, o->slo_ms, o->per_client != NULL);
+	r->lat = perf_lat_create(o->clients, fps_max, slo_max, o->per_client != NULL);
 	perf_gen_stress_init(&r->stress, o->stress, o->seed);
 	if (o->stress)
 		r->xp = calloc(GEN_BURST * GEN_STRESS_XMAX, sizeof(*r->xp));
-	if (!r->fr || !r->cl || !r->lat || (o->stress && !r->xp)) {
+	if (!r->fr || !r->fr_res || !r->cl || !r->lat || (o->stress && !r->xp)) {
 		fprintf(stderr, "shoal-gen: out of memory for %u clients\n", o->clients);
 		return -1;
 	}
-	for (unsigned k = 0; k < r->n_fr; k++) {
-		int w = o->width, h = o->height;
-		if (k > 0) { /* the ladder keeps the --size aspect, multiples of 16 */
-			w = 128 + 32 * (int)(k - 1);
-			h = (int)((double)w * o->height / o->width / 16 + 0.5) * 16;
-			if (h < 16)
-				h = 16;
-		}
-		if (perf_gen_frame_build(o, w, h, &r->fr[k]))
-			return -1;
-		r->res[r->n_res++] = (struct dp_app_res){(uint16_t)w, (uint16_t)h};
+	uint16_t size_of[GEN_LIST_MAX];
+	if (perf_gen_sizes_init(r, size_of))
+		return -1;
+	if (perf_gen_clients_init(r, size_of)) {
+		fprintf(stderr, "shoal-gen: out of memory for %u clients\n", o->clients);
+		return -1;
 	}
-	for (unsigned i = 0; i < o->clients; i++)
-		r->cl[i].ssrc = PERF_LAT_SSRC0 + i;
-	r->frame_ns = o->fps > 0 ? (uint64_t)(1e9 / o->fps) : 0;
 	return 0;
 }
 
@@ -394,8 +591,11 @@ static void perf_gen_run_fini(struct perf_gen_run *r)
 	for (unsigned k = 0; r->fr && k < r->n_fr; k++)
 		free(r->fr[k].pkt);
 	free(r->fr);
+	free(r->fr_res);
 	free(r->cl);
 	free(r->xp);
+	free(r->grp);
+	free(r->grp_hist);
 	perf_lat_destroy(r->lat);
 }
 
@@ -410,20 +610,21 @@ const struct perf_gen_frame *perf_gen_frame_start(struct perf_gen_run *r, unsign
 	    (lc->assign_width != c->seen_w || lc->assign_height != c->seen_h)) {
 		c->seen_w = lc->assign_width;
 		c->seen_h = lc->assign_height;
+		const struct perf_gen_size *z = &r->sz[c->sz];
 		long best = -1;
-		for (unsigned k = 0; k < r->n_fr; k++) {
-			long d = labs((long)r->res[k].width - c->seen_w) +
-				 labs((long)r->res[k].height - c->seen_h);
+		for (unsigned k = 0; k < z->n_res; k++) {
+			long d = labs((long)z->res[k].width - c->seen_w) +
+				 labs((long)z->res[k].height - c->seen_h);
 			if (best < 0 || d < best) {
 				best = d;
-				c->fr = k;
+				c->fr = z->fr[k];
 			}
 		}
 	}
 	/* a shaped client's frame was taken when it was due (or when the link let the previous
 	 * one go), not when its bucket lets the first packet out */
 	uint64_t taken = now;
-	if (r->o->trace_n && r->frame_ns && c->next_frame_ns && c->next_frame_ns < now)
+	if (r->o->trace_n && c->frame_ns && c->next_frame_ns && c->next_frame_ns < now)
 		taken = c->next_frame_ns;
 	perf_lat_frame_begin(r->lat, i, c->ts, taken);
 	return &r->fr[c->fr];
@@ -437,7 +638,7 @@ int perf_gen_pick(struct perf_gen_run *r, unsigned *rr, uint64_t now)
 	unsigned n = r->o->clients;
 	for (unsigned k = 0; k < n; k++) {
 		unsigned i = (*rr + k) % n;
-		if ((cl[i].next_pkt > 0 || !r->frame_ns || now >= cl[i].next_frame_ns) &&
+		if ((cl[i].next_pkt > 0 || !cl[i].frame_ns || now >= cl[i].next_frame_ns) &&
 		    perf_gen_shape_ok(r, i, now)) {
 			*rr = i + 1;
 			return (int)i;
@@ -458,8 +659,8 @@ int perf_gen_advance(struct perf_gen_run *r, unsigned i, uint64_t now)
 		return 0;
 	c->next_pkt = 0;
 	c->ts += PERF_LAT_TS_STEP;
-	if (r->frame_ns) {
-		c->next_frame_ns = (c->next_frame_ns ? c->next_frame_ns : now) + r->frame_ns;
+	if (c->frame_ns) {
+		c->next_frame_ns = (c->next_frame_ns ? c->next_frame_ns : now) + c->frame_ns;
 		/* a shaped link that fell behind: the next frame is taken when this one is out */
 		if (r->o->trace_n && c->next_frame_ns < now)
 			c->next_frame_ns = now;
@@ -479,7 +680,7 @@ void perf_gen_house(struct perf_gen_run *r, uint64_t now, int force,
 		return;
 	r->next_house_ns = now + GEN_HOUSE_NS;
 	perf_lat_sweep(r->lat, now, 0);
-	if (!r->o->register_slo)
+	if (!r->o->n_register)
 		return;
 	uint8_t buf[256];
 	for (unsigned i = 0; i < r->o->clients; i++) {
@@ -496,9 +697,9 @@ void perf_gen_house(struct perf_gen_run *r, uint64_t now, int force,
 		}
 		if (lc->next_reg_ns > now)
 			continue;
-		ssize_t len = perf_lat_register_build(buf, sizeof(buf), i,
-						      (uint16_t)r->o->register_slo, r->o->fps,
-						      r->cl[i].sport, r->res, r->n_res);
+		const struct perf_gen_size *z = &r->sz[c->sz];
+		ssize_t len = perf_lat_register_build(buf, sizeof(buf), i, c->register_slo, c->fps,
+						      c->sport, z->res, z->n_res);
 		if (len > 0 && reg_send(arg, i, buf, (size_t)len) == 0) {
 			r->lat->registers_sent++;
 			lc->next_reg_ns = now + (lc->assigned ? PERF_LAT_REG_KEEP_NS
@@ -515,6 +716,38 @@ void perf_gen_stop_frames(struct perf_gen_run *r)
 			perf_lat_frame_abandon(r->lat, i);
 }
 
+/* One `gen: group …` line per group: its clients' totals and latency quantiles. */
+static void perf_gen_print_groups(const struct perf_gen_run *r, FILE *f)
+{
+	struct perf_lat_totals *t = calloc(r->n_grp, sizeof(*t));
+	if (!t) {
+		fprintf(stderr, "shoal-gen: out of memory for the group lines\n");
+		return;
+	}
+	for (unsigned i = 0; i < r->o->clients; i++) {
+		const struct perf_lat_client *c = &r->lat->cl[i];
+		struct perf_lat_totals *g = &t[r->cl[i].group];
+		g->sent += c->sent;
+		g->results += c->results;
+		g->drops += c->drops;
+		g->lost += c->lost;
+		g->missed += c->late + c->drops + c->lost;
+	}
+	for (unsigned g = 0; g < r->n_grp; g++) {
+		const struct perf_gen_group *gr = &r->grp[g];
+		fprintf(f,
+			"gen: group fps=%g slo_ms=%g size=%ux%u clients=%u sent=%llu results=%llu "
+			"drops=%llu lost=%llu miss=%.4f p50_ms=%.3f p99_ms=%.3f\n",
+			gr->fps, gr->slo_ms, gr->width, gr->height, gr->clients,
+			(unsigned long long)t[g].sent, (unsigned long long)t[g].results,
+			(unsigned long long)t[g].drops, (unsigned long long)t[g].lost,
+			t[g].sent ? (double)t[g].missed / (double)t[g].sent : 0.0,
+			perf_lat_quantile(&r->grp_hist[g], 0.5),
+			perf_lat_quantile(&r->grp_hist[g], 0.99));
+	}
+	free(t);
+}
+
 int perf_gen_report(struct perf_gen_run *r, const struct perf_gen_totals *t)
 {
 	const struct perf_gen_opts *o = r->o;
@@ -524,6 +757,8 @@ int perf_gen_report(struct perf_gen_run *r, const struct perf_gen_totals *t)
 	if (t->tx_failed)
 		printf("gen: %llu packets not taken by the port\n", (unsigned long long)t->tx_failed);
 	perf_lat_print_rtcp(r->lat, stdout);
+	if (r->n_grp > 1)
+		perf_gen_print_groups(r, stdout);
 	if (o->stress)
 		perf_gen_stress_print(&r->stress, stdout);
 	printf("gen: clients=%u pkts=%llu frames=%llu seconds=%.3f mpps=%.4f fps=%.1f gbps=%.3f "
@@ -545,8 +780,16 @@ int perf_gen_report(struct perf_gen_run *r, const struct perf_gen_totals *t)
 				bw[i] = r->cl[i].bits / s / 1e6;
 			}
 		}
-		int rc = o->trace_n && !bw ? -ENOMEM : perf_lat_write_csv(r->lat, o->per_client, bw);
+		struct perf_lat_csv_class *cls = calloc(o->clients, sizeof(*cls));
+		for (unsigned i = 0; cls && i < o->clients; i++) {
+			const struct perf_gen_group *g = &r->grp[r->cl[i].group];
+			cls[i] = (struct perf_lat_csv_class){g->fps, g->slo_ms, g->width, g->height};
+		}
+		int rc = (o->trace_n && !bw) || !cls
+				 ? -ENOMEM
+				 : perf_lat_write_csv(r->lat, o->per_client, bw, cls);
 		free(bw);
+		free(cls);
 		if (rc) {
 			fprintf(stderr, "shoal-gen: cannot write %s: %s\n", o->per_client,
 				strerror(-rc));
@@ -813,7 +1056,7 @@ static int perf_gen_dpdk(struct perf_gen_run *r)
 	struct perf_gen_dpdk_reg reg = {.pt = &pt, .o = o};
 	struct perf_gen_totals t = {0};
 	/* REGISTERs before the first frames (the TX ring may need a few rounds) */
-	if (o->register_slo) {
+	if (o->n_register) {
 		uint64_t give_up = perf_gen_now_ns() + 1000000000ull;
 		do {
 			perf_gen_house(r, perf_gen_now_ns(), 1, perf_gen_dpdk_reg_send, &reg);

@@ -1,7 +1,8 @@
 /* shoal-gen internals shared by its modes: options, encoded frames, emulated clients and the
  * run state (perf_gen.c), kernel-socket mode (perf_gen_udp.c), trace-driven shaping of each
- * client's uplink (perf_gen_shape.c), robustness traffic (perf_gen_stress.c); per-frame
- * accounting is in perf_gen_lat.h. No DPDK types here. */
+ * client's uplink (perf_gen_shape.c), robustness traffic (perf_gen_stress.c), client classes
+ * from a file (perf_gen_mix.c); per-frame accounting is in perf_gen_lat.h. No DPDK types
+ * here. */
 #ifndef SHOAL_PERF_GEN_H
 #define SHOAL_PERF_GEN_H
 
@@ -19,6 +20,7 @@
 #define GEN_FRAMES (1 + GEN_LADDER)
 #define GEN_WIRE_HDRS 28       /* IPv4 + UDP header bytes a shaped link carries per packet */
 #define GEN_STRESS_XMAX 4      /* robustness packets added after one real packet at most */
+#define GEN_LIST_MAX 32        /* values in one --fps, --register, --slo-ms or --size list */
 
 /* --stress modes (bits) */
 enum perf_gen_stress_mode {
@@ -38,15 +40,27 @@ struct perf_gen_opts {
 	uint32_t dst_ip, src_ip; /* network order */
 	uint16_t media_port;
 	unsigned clients;
-	int width, height, quality;
+	int quality;
 	unsigned payload;
-	double fps;   /* per client; 0: no pacing by frames */
+	/* Per-client values: client i takes element i % n of each list, each list cycling on
+	 * its own. One value: every client the same. */
+	double fps[GEN_LIST_MAX];         /* --fps; 0 (a single value only): no frame pacing */
+	unsigned n_fps;
+	uint16_t register_slo[GEN_LIST_MAX]; /* --register: SLO (ms) sent in REGISTER */
+	unsigned n_register;                 /* 0: unmanaged clients */
+	double slo_ms[GEN_LIST_MAX]; /* SLO for miss accounting: --slo-ms, else --register's */
+	unsigned n_slo;
+	uint16_t width[GEN_LIST_MAX], height[GEN_LIST_MAX]; /* --size */
+	unsigned n_size;
+	/* --mix FILE: n_mix classes in the lists' first n_mix positions (fps, REGISTER SLO and SLO,
+	 * size), client i's class chosen by weight (perf_gen_mix_next) instead of i % n */
+	const char *mix;
+	unsigned mix_weight[GEN_LIST_MAX];
+	unsigned n_mix;
 	double pps;   /* total; 0: as fast as possible */
 	double seconds;
 	int have_dst_mac;
 	uint8_t dst_mac[6];
-	unsigned register_slo; /* --register: SLO (ms) sent in REGISTER, 0: unmanaged clients */
-	double slo_ms;         /* SLO for miss accounting */
 	double drain_ms;       /* receive after the end of sending */
 	int follow_assign;
 	const char *per_client; /* CSV path */
@@ -67,6 +81,12 @@ struct perf_gen_frame {
 };
 
 struct perf_gen_client {
+	/* its own: fps, pacing, REGISTER SLO, --size (index in perf_gen_run.sz), group */
+	double fps;
+	uint64_t frame_ns; /* 0: no pacing by frames */
+	uint16_t register_slo;
+	uint16_t sz;
+	unsigned group;
 	uint16_t seq;
 	uint16_t sport; /* media source port; RTCP is sport + 1 */
 	uint32_t ts, ssrc;
@@ -99,16 +119,34 @@ struct perf_gen_stress {
 	uint64_t garbage_media, garbage_rtcp, malformed_rtp, malformed_rtcp, flood, dup, reorder;
 };
 
+/* One distinct --size: what its clients REGISTER (the size first, then with --follow-assign
+ * the ladder of widths 128..640 step 32 in its own aspect) and the frame of each. */
+struct perf_gen_size {
+	unsigned n_res;
+	struct dp_app_res res[GEN_FRAMES];
+	unsigned fr[GEN_FRAMES]; /* index in perf_gen_run.fr of res[k]'s frame */
+};
+
+/* Clients with the same fps, SLO (miss accounting) and --size, reported together. */
+struct perf_gen_group {
+	double fps, slo_ms;
+	uint16_t width, height;
+	unsigned clients;
+};
+
 /* What both modes share: options, the encoded frames, clients and their accounting. */
 struct perf_gen_run {
 	const struct perf_gen_opts *o;
-	struct perf_gen_frame *fr; /* fr[0]: --size; fr[1..]: --follow-assign ladder */
+	struct perf_gen_frame *fr; /* every distinct resolution, encoded once */
+	struct dp_app_res *fr_res; /* fr[k]'s resolution */
 	unsigned n_fr;
-	struct dp_app_res res[GEN_FRAMES]; /* resolutions REGISTER lists */
-	unsigned n_res;
+	struct perf_gen_size sz[GEN_LIST_MAX];
+	unsigned n_sz;
+	struct perf_gen_group *grp;
+	struct perf_lat_hist *grp_hist; /* one per group when there are several, else NULL */
+	unsigned n_grp;
 	struct perf_gen_client *cl;
 	struct perf_lat *lat;
-	uint64_t frame_ns;
 	uint64_t next_house_ns;
 	uint64_t start_ns; /* sending began (0: not yet) */
 	struct perf_gen_stress stress;
@@ -161,8 +199,9 @@ void perf_gen_house(struct perf_gen_run *r, uint64_t now, int force,
 		    void *arg);
 /* Sending is over: partly sent frames do not count. */
 void perf_gen_stop_frames(struct perf_gen_run *r);
-/* Prints the `gen: rtcp …` line and the last line, writes --per-client; 0, or 1 when the
- * CSV cannot be written. */
+/* Prints the `gen: rtcp …` line, one `gen: group …` line per group when there are several,
+ * the `gen: stress …` line (--stress) and the last line, writes --per-client; 0, or 1 when
+ * the CSV cannot be written. */
 int perf_gen_report(struct perf_gen_run *r, const struct perf_gen_totals *t);
 
 /* ---- perf_gen_shape.c: --trace ---- */
@@ -189,6 +228,15 @@ unsigned perf_gen_stress_extra(struct perf_gen_stress *s, const uint8_t *p, uint
 int perf_gen_stress_swap(struct perf_gen_stress *s);
 /* The `gen: stress …` line. */
 void perf_gen_stress_print(const struct perf_gen_stress *s, FILE *f);
+
+/* ---- perf_gen_mix.c: --mix ---- */
+/* Reads the classes of FILE (CSV fps,slo_ms,width,height[,weight], '#' comments, blank
+ * lines, an optional header) into o's lists, REGISTER included. 0, or -1 with one line
+ * printed (missing file, no classes, more than GEN_LIST_MAX, a bad value). */
+int perf_gen_mix_load(struct perf_gen_opts *o, const char *path);
+/* The class of the next client by smooth weighted round-robin; cur: n_mix counters, zeroed
+ * before the first client. */
+unsigned perf_gen_mix_next(const struct perf_gen_opts *o, long *cur);
 
 /* Kernel mode (--udp HOST:PORT): one media + RTCP socket pair per client. Exit status. */
 int perf_gen_udp(struct perf_gen_run *r);

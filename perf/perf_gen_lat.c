@@ -34,8 +34,8 @@ struct perf_lat *perf_lat_create(unsigned n_clients, double fps, double slo_ms, 
 	if (!l)
 		return NULL;
 	l->n_clients = n_clients;
-	l->slo_ns = (uint64_t)(slo_ms * 1e6);
-	l->timeout_ns = l->slo_ns > PERF_LAT_TIMEOUT_NS ? l->slo_ns : PERF_LAT_TIMEOUT_NS;
+	uint64_t slo_ns = (uint64_t)(slo_ms * 1e6);
+	uint64_t timeout_ns = slo_ns > PERF_LAT_TIMEOUT_NS ? slo_ns : PERF_LAT_TIMEOUT_NS;
 	/* room for every frame a client can have waiting within the timeout, within a budget;
 	 * an unpaced client gets its share of the budget */
 	uint32_t cap = perf_lat_pow2(PERF_LAT_SLOTS_BUDGET / n_clients + 1) / 2;
@@ -43,7 +43,7 @@ struct perf_lat *perf_lat_create(unsigned n_clients, double fps, double slo_ms, 
 		cap = 65536;
 	if (cap < 16)
 		cap = 16;
-	uint32_t want = fps > 0 ? perf_lat_pow2(fps * (l->timeout_ns * 1e-9) * 1.25 + 8) : cap;
+	uint32_t want = fps > 0 ? perf_lat_pow2(fps * (timeout_ns * 1e-9) * 1.25 + 8) : cap;
 	uint32_t slots = want < cap ? want : cap;
 	if (slots < 16)
 		slots = 16;
@@ -59,8 +59,19 @@ struct perf_lat *perf_lat_create(unsigned n_clients, double fps, double slo_ms, 
 	for (unsigned i = 0; i < n_clients; i++) {
 		l->cl[i].ring = l->slots + (size_t)i * slots;
 		l->cl[i].hist = per_client ? &l->hists[i] : NULL;
+		l->cl[i].slo_ns = slo_ns;
+		l->cl[i].timeout_ns = timeout_ns;
 	}
 	return l;
+}
+
+void perf_lat_client_set(struct perf_lat *l, unsigned i, double slo_ms,
+			 struct perf_lat_hist *group)
+{
+	struct perf_lat_client *c = &l->cl[i];
+	c->slo_ns = (uint64_t)(slo_ms * 1e6);
+	c->timeout_ns = c->slo_ns > PERF_LAT_TIMEOUT_NS ? c->slo_ns : PERF_LAT_TIMEOUT_NS;
+	c->group = group;
 }
 
 void perf_lat_destroy(struct perf_lat *l)
@@ -167,11 +178,13 @@ static void perf_lat_app(struct perf_lat *l, int client, const struct dp_app_msg
 		}
 		s->state = PERF_LAT_DONE;
 		c->results++;
-		if (lat > l->slo_ns)
+		if (lat > c->slo_ns)
 			c->late++;
 		perf_lat_hist_add(&l->hist, lat);
 		if (c->hist)
 			perf_lat_hist_add(c->hist, lat);
+		if (c->group)
+			perf_lat_hist_add(c->group, lat);
 		return;
 	case DP_APP_DROP:
 		if (!(s = perf_lat_match(l, c, m->u.drop.rtp_ts))) {
@@ -226,7 +239,7 @@ void perf_lat_sweep(struct perf_lat *l, uint64_t now, int all)
 		for (;;) {
 			struct perf_lat_slot *s = &c->ring[c->tail];
 			if (s->state == PERF_LAT_PENDING) {
-				if (!all && now - s->sent_ns < l->timeout_ns)
+				if (!all && now - s->sent_ns < c->timeout_ns)
 					break;
 				s->state = PERF_LAT_DONE;
 				c->lost++;
@@ -305,13 +318,14 @@ void perf_lat_print_rtcp(const struct perf_lat *l, FILE *f)
 		(unsigned long long)l->bad);
 }
 
-int perf_lat_write_csv(const struct perf_lat *l, const char *path, const double *bw_mbps)
+int perf_lat_write_csv(const struct perf_lat *l, const char *path, const double *bw_mbps,
+		       const struct perf_lat_csv_class *cls)
 {
 	FILE *f = fopen(path, "w");
 	if (!f)
 		return -errno;
-	fprintf(f, "client,ssrc,sent,results,drops,lost,missed,p50_ms,p99_ms%s\n",
-		bw_mbps ? ",bw_mbps" : "");
+	fprintf(f, "client,ssrc,sent,results,drops,lost,missed,p50_ms,p99_ms%s%s\n",
+		bw_mbps ? ",bw_mbps" : "", cls ? ",fps,slo_ms,width,height" : "");
 	for (unsigned i = 0; i < l->n_clients; i++) {
 		const struct perf_lat_client *c = &l->cl[i];
 		fprintf(f, "%u,%u,%llu,%llu,%llu,%llu,%llu,%.3f,%.3f", i, PERF_LAT_SSRC0 + i,
@@ -321,6 +335,9 @@ int perf_lat_write_csv(const struct perf_lat *l, const char *path, const double 
 			perf_lat_quantile(c->hist, 0.5), perf_lat_quantile(c->hist, 0.99));
 		if (bw_mbps)
 			fprintf(f, ",%.3f", bw_mbps[i]);
+		if (cls)
+			fprintf(f, ",%g,%g,%u,%u", cls[i].fps, cls[i].slo_ms, cls[i].width,
+				cls[i].height);
 		fputc('\n', f);
 	}
 	int rc = ferror(f) ? -EIO : 0;

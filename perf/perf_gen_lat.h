@@ -3,9 +3,9 @@
  *
  * Every client remembers the send time of its frames (first packet) by RTP timestamp in a
  * ring sized at creation; a RESULT or DROP is matched by (SSRC, rtp_ts). A frame that gets
- * no answer within the loss timeout (1 s, or the SLO when longer), or by the end of the
- * drain period, is lost. A frame is missed when no RESULT came within the SLO. Nothing here
- * allocates after perf_lat_create().
+ * no answer within the loss timeout (1 s, or the client's SLO when longer), or by the end of
+ * the drain period, is lost. A frame is missed when no RESULT came within the client's SLO.
+ * Nothing here allocates after perf_lat_create().
  */
 #ifndef SHOAL_PERF_GEN_LAT_H
 #define SHOAL_PERF_GEN_LAT_H
@@ -45,13 +45,14 @@ struct perf_lat_client {
 	uint32_t rtt_us;            /* smoothed RESULT arrival - last packet - server time */
 	uint32_t end_ts;            /* the frame whose last packet went at end_ns */
 	uint64_t end_ns;
+	uint64_t slo_ns, timeout_ns; /* its SLO, its loss timeout */
 	struct perf_lat_hist *hist; /* NULL unless per-client statistics are kept */
+	struct perf_lat_hist *group; /* its group's histogram (not owned), or NULL */
 };
 
 struct perf_lat {
 	unsigned n_clients;
 	uint32_t mask;
-	uint64_t slo_ns, timeout_ns;
 	struct perf_lat_client *cl;
 	struct perf_lat_slot *slots;
 	struct perf_lat_hist *hists;
@@ -60,10 +61,17 @@ struct perf_lat {
 	uint64_t assigns, registers_sent, reports_sent, stray, bad;
 };
 
-/* Accounting for n_clients clients sending fps frames/s each (0: unpaced) with an SLO of
- * slo_ms; per_client keeps one latency histogram per client. NULL when out of memory. */
+/* Accounting for n_clients clients sending at most fps frames/s each (0: unpaced) with an
+ * SLO of slo_ms (the largest of any client's: the rings are sized for it; every client starts
+ * with this SLO); per_client keeps one latency histogram per client. NULL when out of memory. */
 struct perf_lat *perf_lat_create(unsigned n_clients, double fps, double slo_ms, int per_client);
 void perf_lat_destroy(struct perf_lat *l);
+
+/* Client i's own SLO (misses; the loss timeout is 1 s or the SLO when longer), at most the
+ * one given to perf_lat_create(), and the histogram its RESULTs' latencies also go to (its
+ * group's, owned by the caller; NULL: none). Before its first frame. */
+void perf_lat_client_set(struct perf_lat *l, unsigned i, double slo_ms,
+			 struct perf_lat_hist *group);
 
 /* Client i starts a frame with timestamp ts (its first packet goes at now). */
 void perf_lat_frame_begin(struct perf_lat *l, unsigned i, uint32_t ts, uint64_t now);
@@ -103,8 +111,15 @@ void perf_lat_totals(const struct perf_lat *l, struct perf_lat_totals *t);
 /* One line `gen: rtcp …` (registers, reports, assigns, drops by reason, late results,
  * strays). */
 void perf_lat_print_rtcp(const struct perf_lat *l, FILE *f);
-/* The per-client CSV (client,ssrc,sent,results,drops,lost,missed,p50_ms,p99_ms, and bw_mbps
- * when bw_mbps is not NULL: one value per client); 0 or -errno. */
-int perf_lat_write_csv(const struct perf_lat *l, const char *path, const double *bw_mbps);
+/* What the per-client CSV says of each client's own stream (its last four columns). */
+struct perf_lat_csv_class {
+	double fps, slo_ms;
+	uint16_t width, height;
+};
+/* The per-client CSV: client,ssrc,sent,results,drops,lost,missed,p50_ms,p99_ms, then bw_mbps
+ * when bw_mbps is not NULL (one value per client), then fps,slo_ms,width,height from cls
+ * (one per client); 0 or -errno. */
+int perf_lat_write_csv(const struct perf_lat *l, const char *path, const double *bw_mbps,
+		       const struct perf_lat_csv_class *cls);
 
 #endif

@@ -11,10 +11,16 @@
 # received bitrate follows the trace (±40 %), REPORTs carry the trace's rate, bad trace
 # files are refused; --stress: the answerer counts exactly the garbage, malformed packets,
 # unknown SSRCs, duplicates and swaps the generator claims, while the real frames' answers
-# still add up.
+# still add up. Per-client lists (--fps/--register/--slo-ms/--size A,B,...; client i takes
+# element i mod n of each): each client's REGISTER carries its own SLO, fps and size, its
+# frames arrive at its size and in proportion to its fps, misses count against its own SLO,
+# --follow-assign follows a ladder in the aspect of the client's size, one `gen: group` line
+# per (fps, SLO, size) with its client count; bad lists are refused. --mix FILE: classes
+# dealt out by weight, each client REGISTERing and sending its class's; bad files refused.
 # Usage: test_gen.sh GEN KRECV CASE   (CASE: kernel_frames_decode | bad_flags |
 #        kernel_results | kernel_follow_assign | dpdk_tap_results | kernel_trace_shaped |
-#        bad_trace | kernel_stress)
+#        bad_trace | kernel_stress | kernel_mix_register | kernel_mix_fps_slo |
+#        kernel_mix_follow_assign | bad_mix | kernel_mix_file)
 set -uo pipefail
 gen=$1 krecv=$2 case=$3
 tmp=$(mktemp -d)
@@ -25,7 +31,8 @@ port=$((30000 + (RANDOM % 15000) * 2))
 
 # the answerer: RESULT for complete frames, DROP (overload) every 5th, no answer every 7th,
 # a RESULT 300 ms late every 4th, a duplicate RESULT for each client's first frame; checks
-# every REGISTER and answers it with an ASSIGN (--assign WxH); writes key=value stats on TERM
+# every REGISTER and answers it with an ASSIGN (--assign WxH); writes key=value stats on TERM,
+# and one line per client (SSRC) to STATS.clients: what its last REGISTER said, its frames
 cat >"$tmp/answerer.py" <<'PYEOF'
 #!/usr/bin/python3
 # Test-side shoal server stand-in: takes RTP/JPEG on PORT, REGISTERs on PORT+1, and answers
@@ -42,12 +49,12 @@ ap.add_argument('--delay-every', type=int, default=4)  # RESULT after --delay-ms
 ap.add_argument('--delay-ms', type=float, default=300)
 ap.add_argument('--slo', type=int, default=0)          # what REGISTERs must say
 ap.add_argument('--fps-x100', type=int, default=0)
-ap.add_argument('--size', default='320x240')
+ap.add_argument('--size', default='320x240')            # 'any': each client's own
 ap.add_argument('--n-res', type=int, default=1)
 ap.add_argument('--assign', default='')                # WxH: ASSIGN every REGISTER
 ap.add_argument('--assign-after', type=int, default=0)  # ... or once, after N frames
 a = ap.parse_args()
-want_w, want_h = map(int, a.size.split('x'))
+want_w, want_h = map(int, a.size.split('x')) if a.size != 'any' else (None, None)
 
 media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 media.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
@@ -59,6 +66,7 @@ st = dict(frames=0, results=0, drops=0, skipped=0, delayed=0, dups=0, registers_
           registers_bad=0, assigns=0, bad_rtp=0, frames_at_size=0, rtcp_bad=0, reports=0,
           reports_bad=0, report_rtt=0, unknown_ssrc=0, dup_rx=0, reorder_rx=0)
 reg_addr, first_size, last_size, frames_by_ssrc = {}, {}, {}, {}
+reg_info, sizes_by_ssrc = {}, {}  # ssrc -> (slo, fps_x100, 'WxH,...'); ssrc -> {(w, h)}
 pending = {}   # (ssrc, ts) -> [bytes, end or None, addr, w, h, first arrival]
 seen_seq, top_seq, report_bw = set(), {}, set()
 spreads = []   # per complete frame: last packet's arrival - first's (s)
@@ -95,12 +103,14 @@ def on_register(d, addr):
         ok = (ver == 1 and fmts == 1 and n == a.n_res and len(d) == 24 + 4 * n and
               mport == addr[1] - 1 and 0x5000 <= ssrc < 0x5000 + 1024 and
               (not a.slo or slo == a.slo) and (not a.fps_x100 or fps == a.fps_x100) and
-              struct.unpack('!HH', d[24:28]) == (want_w, want_h))
+              (want_w is None or struct.unpack('!HH', d[24:28]) == (want_w, want_h)))
     if not ok:
         st['registers_bad'] += 1
         return
     st['registers_ok'] += 1
     reg_addr[ssrc] = addr
+    res = [struct.unpack('!HH', d[24 + 4 * k:28 + 4 * k]) for k in range(n)]
+    reg_info[ssrc] = (slo, fps, ','.join('%dx%d' % r for r in res))
     if a.assign and not a.assign_after:
         w, h = map(int, a.assign.split('x'))
         rtcp.sendto(assign(ssrc, w, h), addr)
@@ -123,6 +133,7 @@ def on_frame(ssrc, ts, addr, w, h):
     st['frames'] += 1
     first_size.setdefault(ssrc, (w, h))
     last_size[ssrc] = (w, h)
+    sizes_by_ssrc.setdefault(ssrc, set()).add((w, h))
     if (w, h) == (want_w, want_h):
         st['frames_at_size'] += 1
     if a.assign and n == a.assign_after and ssrc in reg_addr:
@@ -230,13 +241,28 @@ st['report_bw'] = ','.join(str(b) for b in sorted(report_bw))
 st['spread_ms'] = '%.3f' % (1000 * sum(spreads) / len(spreads) if spreads else 0)
 rates = [r[0] * 8 / (r[2] - r[1]) / 1000 for r in rx.values() if r[2] > r[1]]
 st['rx_kbps'] = '%.1f' % (sum(rates) / len(rates) if rates else 0)
+with open(a.stats + '.clients', 'w') as f:
+    for k in sorted(set(reg_info) | set(frames_by_ssrc)):
+        slo, fps, res = reg_info.get(k, (0, 0, ''))
+        f.write('ssrc=%d reg_slo=%d reg_fps=%d reg_res=%s frames=%d first=%s last=%s sizes=%s\n' % (
+            k, slo, fps, res, frames_by_ssrc.get(k, 0),
+            '%dx%d' % first_size.get(k, (0, 0)), '%dx%d' % last_size.get(k, (0, 0)),
+            ','.join('%dx%d' % s for s in sorted(sizes_by_ssrc.get(k, ())))))
 with open(a.stats, 'w') as f:
     f.write(' '.join('%s=%s' % kv for kv in st.items()) + '\n')
 PYEOF
 
 # KEY: value of KEY=… in FILE (last occurrence)
 val() { grep -o "\b$1=[0-9.a-z,]*" "$2" | tail -1 | cut -d= -f2; }
-fail() { echo "FAIL: $*"; cat "$tmp/gen" "$tmp/stats" 2>/dev/null; exit 1; }
+fail() { echo "FAIL: $*"; cat "$tmp/gen" "$tmp/stats" "$tmp/stats.clients" 2>/dev/null; exit 1; }
+# KEY of client I (SSRC 0x5000 + I) in the answerer's STATS.clients
+cval() { grep "^ssrc=$((0x5000 + $1)) " "$tmp/stats.clients" | grep -o "\b$2=[^ ]*" | cut -d= -f2; }
+# the per-client CSV's COLUMN (by header name) of client I
+csv() { awk -F, -v c="$2" -v i="$1" 'NR == 1 { for (k = 1; k <= NF; k++) if ($k == c) n = k }
+	NR > 1 && $1 == i { print $n }' "$tmp/pc.csv"; }
+# the last-line format every run keeps
+last_re='^gen: clients=[0-9]* pkts=[0-9]* frames=[0-9]* seconds=[0-9.]* mpps=[0-9.]* fps=[0-9.]* gbps=[0-9.]* rx_rtcp=[0-9]* results=[0-9]* drops=[0-9]* lost=[0-9]* miss=[0-9.]* p50_ms=[0-9.]* p99_ms=[0-9.]*$'
+
 
 # starts the answerer with ARGS on $port and waits until it listens
 answerer() {
@@ -317,8 +343,11 @@ kernel_results)
 	[ "$(val registers "$tmp/gen")" = 3 ] || fail "REGISTERs repeated after the ASSIGN"
 	[ "$(val assigns "$tmp/gen")" = 3 ] || fail "ASSIGNs"
 	# per-client CSV: one row per client, adding up to the totals
-	[ "$(head -1 "$tmp/pc.csv")" = client,ssrc,sent,results,drops,lost,missed,p50_ms,p99_ms ] ||
+	[ "$(head -1 "$tmp/pc.csv")" = client,ssrc,sent,results,drops,lost,missed,p50_ms,p99_ms,fps,slo_ms,width,height ] ||
 		fail "CSV header"
+	awk -F, 'NR > 1 && $10 "," $11 "," $12 "," $13 != "20,150,320,240" { bad = 1 } END { exit bad }' "$tmp/pc.csv" ||
+		fail "CSV fps,slo_ms,width,height"
+	[ "$(grep -c '^gen: group ' "$tmp/gen")" = 0 ] || fail "group lines with one group"
 	[ "$(wc -l <"$tmp/pc.csv")" = 4 ] || fail "CSV rows"
 	awk -F, -v f="$frames" -v r="$results" -v d="$drops" -v l="$lost" 'NR > 1 {
 		s += $3; rr += $4; dd += $5; ll += $6
@@ -441,7 +470,7 @@ kernel_trace_shaped)
 	[ "$(val reports "$tmp/stats")" = "$(val reports "$tmp/gen")" ] || fail "REPORTs sent != received"
 	[ "$(val report_bw "$tmp/stats")" = 1500 ] || fail "REPORT bw_kbps is not the trace's rate"
 	[ "$(val report_rtt "$tmp/stats")" -ge 1 ] || fail "no REPORT carried an RTT"
-	[ "$(head -1 "$tmp/pc.csv")" = client,ssrc,sent,results,drops,lost,missed,p50_ms,p99_ms,bw_mbps ] ||
+	[ "$(head -1 "$tmp/pc.csv")" = client,ssrc,sent,results,drops,lost,missed,p50_ms,p99_ms,bw_mbps,fps,slo_ms,width,height ] ||
 		fail "CSV header"
 	[ "$(tail -1 "$tmp/pc.csv" | cut -d, -f10)" = 1.500 ] || fail "CSV mean bandwidth"
 	;;
@@ -501,6 +530,184 @@ kernel_stress)
 	[ "$(val skipped "$tmp/stats")" = "$lost" ] || fail "frames not answered != lost"
 	[ "$(val registers_bad "$tmp/stats")" = 0 ] || fail "bad REGISTERs"
 	[ "$(val registers "$tmp/gen")" = "$(val registers_ok "$tmp/stats")" ] || fail "REGISTERs"
+	;;
+kernel_mix_register)
+	# 6 clients, lists of 2 and 3 values cycling independently: client i has fps
+	# (10,20)[i%2], SLO (75,100,150)[i%3], size (320x240,640x480,160x128)[i%3]; its REGISTER
+	# says so, its frames arrive at its size, the CSV and the 6 group lines say so
+	answerer --size any --assign 320x240 --drop-every 1000 --skip-every 1000
+	"$gen" --udp 127.0.0.1:$port --clients 6 --fps 10,20 --register 75,100,150 \
+		--size 320x240,640x480,160x128 --seconds 2 --drain-ms 300 --per-client "$tmp/pc.csv" \
+		>"$tmp/gen" || fail "shoal-gen exited $?"
+	answerer_stop
+	cat "$tmp/gen" "$tmp/stats" "$tmp/stats.clients" "$tmp/pc.csv"
+	tail -1 "$tmp/gen" >"$tmp/last"; last=$tmp/last
+	grep -q "$last_re" "$last" || fail "last line format"
+	[ "$(val clients "$last")" = 6 ] || fail "clients on the last line"
+	[ "$(val registers_bad "$tmp/stats")" = 0 ] || fail "bad REGISTERs"
+	[ "$(val register_ssrcs "$tmp/stats")" = 6 ] || fail "REGISTERs from 6 clients wanted"
+	[ "$(val incomplete "$tmp/stats")" = 0 ] || fail "incomplete frames"
+	fpss=(10 20) slos=(75 100 150) sizes=(320x240 640x480 160x128)
+	for i in 0 1 2 3 4 5; do
+		f=${fpss[i % 2]} s=${slos[i % 3]} z=${sizes[i % 3]}
+		[ "$(cval $i reg_slo)" = "$s" ] || fail "client $i REGISTER SLO $(cval $i reg_slo), want $s"
+		[ "$(cval $i reg_fps)" = $((f * 100)) ] || fail "client $i REGISTER fps_x100 $(cval $i reg_fps)"
+		[ "$(cval $i reg_res)" = "$z" ] || fail "client $i REGISTER resolutions $(cval $i reg_res), want $z"
+		[ "$(cval $i sizes)" = "$z" ] || fail "client $i frames at $(cval $i sizes), want $z"
+		[ "$(cval $i frames)" -ge "$f" ] || fail "client $i sent $(cval $i frames) frames"
+		[ "$(csv $i fps),$(csv $i slo_ms),$(csv $i width)x$(csv $i height)" = "$f,$s,$z" ] ||
+			fail "client $i CSV fps,slo_ms,size"
+		grep -q "^gen: group fps=$f slo_ms=$s size=$z clients=1 sent=$(csv $i sent) results=$(csv $i results) drops=$(csv $i drops) lost=$(csv $i lost) miss=[0-9.]* p50_ms=[0-9.]* p99_ms=[0-9.]*$" "$tmp/gen" ||
+			fail "no group line for client $i ($f fps, $s ms, $z)"
+	done
+	[ "$(grep -c '^gen: group ' "$tmp/gen")" = 6 ] || fail "6 group lines wanted"
+	# the group lines come after the rtcp line and before the last one
+	[ "$(grep -n '^gen: ' "$tmp/gen" | sed -n 2,7p | grep -c ':gen: group ')" = 6 ] ||
+		fail "group lines out of place"
+	frames=$(val frames "$last")
+	[ "$(grep '^gen: group ' "$tmp/gen" | grep -o ' sent=[0-9]*' | cut -d= -f2 |
+		awk '{ s += $1 } END { print s }')" = "$frames" ] || fail "groups' frames != frames"
+	[ "$(val frames "$tmp/stats")" = "$frames" ] || fail "answerer saw other frames"
+	;;
+kernel_mix_fps_slo)
+	# 8 clients at 10 and 30 fps (SLO 100 and 400 ms) for 4 s: the answerer counts three
+	# times the frames from the 30 fps clients (±10 %); every 4th RESULT comes 200 ms late:
+	# a miss for the 100 ms clients only
+	answerer --size 320x240 --assign 320x240 --drop-every 1000 --skip-every 1000 \
+		--delay-every 4 --delay-ms 200
+	"$gen" --udp 127.0.0.1:$port --clients 8 --fps 10,30 --register 100,400 --size 320x240 \
+		--seconds 4 --drain-ms 600 --per-client "$tmp/pc.csv" >"$tmp/gen" ||
+		fail "shoal-gen exited $?"
+	answerer_stop
+	cat "$tmp/gen" "$tmp/stats" "$tmp/stats.clients" "$tmp/pc.csv"
+	tail -1 "$tmp/gen" >"$tmp/last"; last=$tmp/last
+	grep -q "$last_re" "$last" || fail "last line format"
+	[ "$(val registers_bad "$tmp/stats")" = 0 ] || fail "bad REGISTERs"
+	slow=0 fast=0
+	for i in 0 1 2 3 4 5 6 7; do
+		n=$(cval $i frames)
+		[ "$n" = "$(csv $i sent)" ] || fail "client $i: answerer saw $n frames, CSV says $(csv $i sent)"
+		late=$(($(csv $i missed) - $(csv $i drops) - $(csv $i lost)))
+		if [ $((i % 2)) = 0 ]; then
+			slow=$((slow + n))
+			[ "$(cval $i reg_slo)/$(cval $i reg_fps)" = 100/1000 ] || fail "client $i REGISTER"
+			# RESULTs 200 ms late: past its 100 ms SLO
+			[ "$late" -ge $((n / 4 - 1)) ] || fail "client $i: $late late of $n, SLO 100"
+		else
+			fast=$((fast + n))
+			[ "$(cval $i reg_slo)/$(cval $i reg_fps)" = 400/3000 ] || fail "client $i REGISTER"
+			[ "$late" = 0 ] || fail "client $i: $late late RESULTs with a 400 ms SLO"
+		fi
+	done
+	[ "$slow" -ge 100 ] || fail "only $slow frames from the 10 fps clients"
+	awk -v s="$slow" -v f="$fast" 'BEGIN { exit !(f >= 2.7 * s && f <= 3.3 * s) }' ||
+		fail "30 fps clients sent $fast frames, 10 fps ones $slow: not 3 times (±10 %)"
+	grep -q "^gen: group fps=10 slo_ms=100 size=320x240 clients=4 sent=$slow " "$tmp/gen" ||
+		fail "group line of the 10 fps clients"
+	grep -q "^gen: group fps=30 slo_ms=400 size=320x240 clients=4 sent=$fast " "$tmp/gen" ||
+		fail "group line of the 30 fps clients"
+	[ "$(grep -c '^gen: group ' "$tmp/gen")" = 2 ] || fail "2 group lines wanted"
+	# the 400 ms group misses nothing, the 100 ms one about a quarter
+	g400=$(grep '^gen: group fps=30' "$tmp/gen") g100=$(grep '^gen: group fps=10' "$tmp/gen")
+	[ "$(echo "$g400" | val miss /dev/stdin)" = 0.0000 ] || fail "misses in the 400 ms group"
+	awk -v m="$(echo "$g100" | val miss /dev/stdin)" 'BEGIN { exit !(m >= 0.2 && m <= 0.3) }' ||
+		fail "miss of the 100 ms group is not ~1/4"
+	[ $((slow + fast)) = "$(val frames "$last")" ] || fail "frames on the last line"
+	;;
+kernel_mix_follow_assign)
+	# two sizes of different aspects (4:3 and 5:4): each REGISTER lists its size then a ladder
+	# in its own aspect; an ASSIGN of 320x240 (after 5 frames) moves each client to the
+	# nearest rung of its own ladder: 320x240 and 320x256
+	answerer --size any --n-res 18 --assign 320x240 --assign-after 5 --drop-every 1000 \
+		--skip-every 1000
+	"$gen" --udp 127.0.0.1:$port --clients 4 --fps 20 --seconds 1 --size 640x480,400x320 \
+		--register 100 --follow-assign --drain-ms 300 >"$tmp/gen" || fail "shoal-gen exited $?"
+	answerer_stop
+	cat "$tmp/gen" "$tmp/stats" "$tmp/stats.clients"
+	[ "$(val registers_bad "$tmp/stats")" = 0 ] || fail "bad REGISTERs"
+	[ "$(val assigns "$tmp/gen")" = 4 ] || fail "ASSIGNs"
+	l43=640x480 l54=400x320
+	for w in 128 160 192 224 256 288 320 352 384 416 448 480 512 544 576 608 640; do
+		l43="$l43,${w}x$(((w * 3 / 4 + 8) / 16 * 16))"
+		l54="$l54,${w}x$(((w * 4 / 5 + 8) / 16 * 16))"
+	done
+	for i in 0 1 2 3; do
+		if [ $((i % 2)) = 0 ]; then z=640x480 l=$l43 to=320x240; else z=400x320 l=$l54 to=320x256; fi
+		[ "$(cval $i reg_res)" = "$l" ] || fail "client $i REGISTER resolutions: $(cval $i reg_res)"
+		[ "$(cval $i first)" = "$z" ] || fail "client $i first frames at $(cval $i first)"
+		[ "$(cval $i last)" = "$to" ] || fail "client $i followed to $(cval $i last), want $to"
+	done
+	[ "$(grep -c '^gen: group ' "$tmp/gen")" = 2 ] || fail "2 group lines wanted"
+	grep -q '^gen: group fps=20 slo_ms=100 size=400x320 clients=2 ' "$tmp/gen" ||
+		fail "group line of the 400x320 clients"
+	;;
+kernel_mix_file)
+	# weights 3:1 over 8 clients: classes 0,0,1,0 twice (smooth weighted round-robin)
+	printf '# two classes\nfps,slo_ms,width,height,weight\n10, 120, 320, 240, 3  # most\n\n20,300,640,480,1\n' \
+		>"$tmp/mix.csv"
+	answerer --size any --assign 320x240 --drop-every 1000 --skip-every 1000
+	"$gen" --udp 127.0.0.1:$port --clients 8 --mix "$tmp/mix.csv" --seconds 2 --drain-ms 300 \
+		--per-client "$tmp/pc.csv" >"$tmp/gen" || fail "shoal-gen exited $?"
+	answerer_stop
+	cat "$tmp/gen" "$tmp/stats" "$tmp/stats.clients" "$tmp/pc.csv"
+	grep -q "$last_re" "$(tail -1 "$tmp/gen" >"$tmp/last"; echo "$tmp/last")" || fail "last line format"
+	[ "$(val registers_bad "$tmp/stats")" = 0 ] || fail "bad REGISTERs"
+	[ "$(val register_ssrcs "$tmp/stats")" = 8 ] || fail "REGISTERs from 8 clients wanted"
+	for i in 0 1 2 3 4 5 6 7; do
+		if [ $((i % 4)) = 2 ]; then want="300 2000 640x480" c=20,300,640,480
+		else want="120 1000 320x240" c=10,120,320,240; fi
+		[ "$(cval $i reg_slo) $(cval $i reg_fps) $(cval $i reg_res)" = "$want" ] ||
+			fail "client $i REGISTER: $(cval $i reg_slo) $(cval $i reg_fps) $(cval $i reg_res)"
+		[ "$(cval $i sizes)" = "${want##* }" ] || fail "client $i frames at $(cval $i sizes)"
+		[ "$(csv $i fps),$(csv $i slo_ms),$(csv $i width),$(csv $i height)" = "$c" ] ||
+			fail "client $i CSV class"
+	done
+	grep -q '^gen: group fps=10 slo_ms=120 size=320x240 clients=6 ' "$tmp/gen" || fail "group 0"
+	grep -q '^gen: group fps=20 slo_ms=300 size=640x480 clients=2 ' "$tmp/gen" || fail "group 1"
+	[ "$(grep -c '^gen: group ' "$tmp/gen")" = 2 ] || fail "2 group lines wanted"
+	;;
+bad_mix)
+	printf '15,75,320,240\n' >"$tmp/ok.csv"
+	printf '# none\n\n' >"$tmp/m_empty"
+	printf '15,75,320x240\n' >"$tmp/m_cols"
+	printf '0,75,320,240\n' >"$tmp/m_fps0"
+	printf 'x,75,320,240\n' >"$tmp/m_fpsx"
+	printf '15,70000,320,240\n' >"$tmp/m_slo"
+	printf '15,75.5,320,240\n' >"$tmp/m_slof"
+	printf '15,75,17,240\n' >"$tmp/m_w"
+	printf '15,75,320,240,0\n' >"$tmp/m_weight"
+	printf '15,75,320,240,1,2\n' >"$tmp/m_six"
+	printf 'fps,slo,width,height\n15,75,320,240\n' >"$tmp/m_header"
+	printf '15,75,320,,\n' >"$tmp/m_emptycol"
+	for k in $(seq 33); do echo "15,75,320,240"; done >"$tmp/m_many"
+	for m in missing m_empty m_cols m_fps0 m_fpsx m_slo m_slof m_w m_weight m_six m_header \
+		m_emptycol m_many; do
+		"$gen" --udp 127.0.0.1:$port --seconds 1 --mix "$tmp/$m" >"$tmp/out" 2>&1
+		rc=$?
+		[ $rc = 2 ] || { echo "FAIL: --mix $m exited $rc, want 2"; cat "$tmp/out"; exit 1; }
+		[ "$(wc -l <"$tmp/out")" = 1 ] || { echo "FAIL: --mix $m printed:"; cat "$tmp/out"; exit 1; }
+		grep -q '^shoal-gen: --mix ' "$tmp/out" || { echo "FAIL: --mix $m: $(cat "$tmp/out")"; exit 1; }
+	done
+	for args in "--fps 10" "--register 100" "--slo-ms 100" "--size 320x240"; do
+		# shellcheck disable=SC2086
+		"$gen" --udp 127.0.0.1:$port --seconds 1 --mix "$tmp/ok.csv" $args >"$tmp/out" 2>&1
+		rc=$?
+		[ $rc = 2 ] && [ "$(wc -l <"$tmp/out")" = 1 ] ||
+			{ echo "FAIL: --mix with '$args' exited $rc"; cat "$tmp/out"; exit 1; }
+	done
+	many=$(printf '10,%.0s' $(seq 32))10
+	for args in "--fps 15,,25" "--fps 15," "--fps ,15" "--fps 0,15" "--fps 15,x" "--fps 15,-1" \
+		"--fps 15,2000" "--fps $many" "--register 75,0" "--register 75,70000" \
+		"--register 75,1.5" "--register 75,," "--slo-ms 10,0" "--slo-ms 10,70000" \
+		"--slo-ms 10,y" "--size 320x240,17x9" "--size 320x240,320x240x" "--size 320x240," \
+		"--size 320x240,0x0" "--size 320x240,320"; do
+		# shellcheck disable=SC2086
+		"$gen" --udp 127.0.0.1:$port --seconds 1 $args >"$tmp/out" 2>&1
+		rc=$?
+		[ $rc = 2 ] || { echo "FAIL: '$args' exited $rc, want 2"; cat "$tmp/out"; exit 1; }
+		[ "$(wc -l <"$tmp/out")" = 1 ] || { echo "FAIL: '$args' printed:"; cat "$tmp/out"; exit 1; }
+		grep -q '^shoal-gen: bad value' "$tmp/out" || { echo "FAIL: '$args': $(cat "$tmp/out")"; exit 1; }
+	done
 	;;
 *) echo "unknown case $case"; exit 2 ;;
 esac
