@@ -3,10 +3,11 @@
  * A client streams one video to a shoal server over ordinary UDP sockets: frames come from a
  * file (libavformat/libavcodec, resized with libswscale) or from a moving test pattern, are
  * paced on an absolute schedule, resized to the resolution of the latest ASSIGN (or a smaller
- * square while the uplink estimate cannot carry it, see enum cl_policy), encoded as
- * baseline JPEG 4:2:0 (libjpeg-turbo) near ASSIGN's target size and sent as RTP/JPEG
- * (RFC 2435) from local port P to the server's media port M. Control runs on RTCP: P+1 to
- * M+1 (REGISTER, REPORT, BYE out; ASSIGN, RESULT, DROP in). The uplink rate is estimated
+ * square while the uplink estimate cannot carry it, see enum cl_policy), and either encoded
+ * as baseline JPEG 4:2:0 (libjpeg-turbo) near ASSIGN's target size and sent as RTP/JPEG
+ * (RFC 2435), or sent uncompressed as RFC 4175 YCbCr-4:2:0 (enum cl_format), from local
+ * port P to the server's media port M. Control runs on RTCP: P+1 to M+1 (REGISTER, REPORT,
+ * BYE out; ASSIGN, RESULT, DROP in). The uplink rate is estimated
  * from the RESULTs' timings (latency less the server's time) and from the send socket's
  * backlog (SIOCOUTQ), and REPORTed with the RTT. Every frame ends as a RESULT, a
  * DROP, or lost (no answer within max(1 s, SLO) of its send, or by the end of the drain wait
@@ -32,6 +33,16 @@ extern "C" {
 #define CL_PAYLOAD_MIN 200  /* UDP payload bytes per RTP packet */
 #define CL_PAYLOAD_MAX 1472
 #define CL_SIZE_MAX 2040    /* RFC 2435 carries width/8 and height/8 in one byte */
+#define CL_RAW_PT_MIN 96    /* dynamic RTP payload types for raw video */
+#define CL_RAW_PT_MAX 127
+
+/* What the frames are sent as. JPEG: baseline JPEG 4:2:0, RTP/JPEG (RFC 2435), PT 26.
+ * RAW: uncompressed, RFC 4175 sampling YCbCr-4:2:0 8-bit (pgroup of 2x2 pixels: Y00 Y01
+ * Y10 Y11 Cb Cr, as GStreamer's rtpvrawpay sends I420), PT raw_pt, extended sequence
+ * numbers; REGISTER then lists the size about to be sent first (the server takes a raw
+ * stream's frame size from it) and is sent again right before the first frame of every new
+ * size. */
+enum cl_format { CL_FORMAT_JPEG, CL_FORMAT_RAW };
 
 struct cl_opts {
 	const char *server;     /* "IP:PORT", the server's media port M (required) */
@@ -53,6 +64,8 @@ struct cl_opts {
 	int progress;           /* one line per second on stderr */
 	int policy;             /* enum cl_policy (default CL_POLICY_ASSIGN) */
 	unsigned max_size;      /* largest square CL_POLICY_BANDWIDTH picks (default 640) */
+	int format;             /* enum cl_format (default CL_FORMAT_JPEG) */
+	unsigned raw_pt;        /* RTP payload type of raw video, 96..127 (default 96) */
 };
 
 /* How the resolution is chosen. ASSIGN: ASSIGN's, lowered to a smaller square while the
@@ -137,7 +150,7 @@ struct cl_stats {
 	int served;             /* latest ASSIGN: 1 served, 0 not served, -1 none yet */
 	unsigned width, height; /* resolution being sent */
 	uint32_t target_bytes;  /* latest ASSIGN's frame size target (0: none) */
-	int quality;            /* JPEG quality in use */
+	int quality;            /* JPEG quality in use (75, unused, when raw) */
 	uint32_t rtt_us, bw_kbps; /* what the latest REPORT carried */
 	uint32_t bw_result_kbps;  /* estimate from RESULT timings (0: none yet) */
 	uint32_t bw_send_kbps;    /* estimate from the socket's send backlog (0: none yet) */

@@ -1,6 +1,6 @@
-/* cl_client.c — the client loop: pacing, JPEG encode, RTP/JPEG packetising, REGISTER/REPORT/
- * BYE, ASSIGN/RESULT/DROP handling, bandwidth estimate and resolution policy, per-frame
- * accounting and the CSV. */
+/* cl_client.c — the client loop: pacing, JPEG encode, RTP/JPEG and RFC 4175 packetising,
+ * REGISTER/REPORT/BYE, ASSIGN/RESULT/DROP handling, bandwidth estimate and resolution
+ * policy, per-frame accounting and the CSV. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
@@ -74,6 +74,8 @@ struct cl_client {
 	uint64_t dwell;         /* frames before a move up */
 	/* buffers sized at creation for CL_SIZE_MAX x CL_SIZE_MAX */
 	uint8_t *i420;
+	uint8_t *pgroups;       /* raw: the frame's 4:2:0 pgroups in line order */
+	unsigned reg_w, reg_h;  /* raw: res[0] of the latest REGISTER */
 	uint8_t *jpeg;
 	unsigned long jpeg_cap;
 	tjhandle tj;
@@ -105,7 +107,7 @@ struct cl_client {
 	uint64_t outq_after_ns;
 	double wmem_per_pkt;    /* largest socket memory one packet was seen to take */
 	double payload_per_pkt; /* of the previous frame */
-	uint16_t seq;
+	uint32_t seq;           /* extended (RFC 4175); RTP carries the low 16 bits */
 	uint64_t t0_ns;
 	struct cl_stats st;
 };
@@ -227,7 +229,9 @@ struct cl_client *cl_client_create(const struct cl_opts *o)
 	    o->height % 8 || o->width > CL_SIZE_MAX || o->height > CL_SIZE_MAX ||
 	    o->payload < CL_PAYLOAD_MIN || o->payload > CL_PAYLOAD_MAX || (o->local_port & 1) ||
 	    (o->policy != CL_POLICY_ASSIGN && o->policy != CL_POLICY_BANDWIDTH) ||
-	    o->max_size < CL_SQ_MIN || o->max_size > CL_SQ_MAX) {
+	    o->max_size < CL_SQ_MIN || o->max_size > CL_SQ_MAX ||
+	    (o->format != CL_FORMAT_JPEG && o->format != CL_FORMAT_RAW) ||
+	    o->raw_pt < CL_RAW_PT_MIN || o->raw_pt > CL_RAW_PT_MAX) {
 		fprintf(stderr, "client: bad options\n");
 		goto fail;
 	}
@@ -263,13 +267,16 @@ struct cl_client *cl_client_create(const struct cl_opts *o)
 	c->tj = tjInitCompress();
 	c->pkt = calloc(CL_BATCH, CL_PKT_MAX);
 	c->rx = malloc(CL_RX_MAX);
+	if (o->format == CL_FORMAT_RAW)
+		c->pgroups = malloc((size_t)CL_SIZE_MAX * CL_SIZE_MAX * 3 / 2);
 	uint64_t slo_ns = (uint64_t)o->slo_ms * 1000000ull;
 	c->win_ns = slo_ns > CL_NS ? slo_ns : CL_NS;
 	c->ring_cap = (size_t)ceil(o->fps * (double)c->win_ns / 1e9) + 16;
 	c->ring = calloc(c->ring_cap, sizeof(*c->ring));
 	c->hist_n = (size_t)(c->win_ns / 100000) + 1;
 	c->hist = calloc(c->hist_n, sizeof(*c->hist));
-	if (!c->i420 || !c->jpeg || !c->tj || !c->pkt || !c->rx || !c->ring || !c->hist) {
+	if (!c->i420 || !c->jpeg || !c->tj || !c->pkt || !c->rx || !c->ring || !c->hist ||
+	    (o->format == CL_FORMAT_RAW && !c->pgroups)) {
 		fprintf(stderr, "client: out of memory\n");
 		goto fail;
 	}
@@ -306,6 +313,7 @@ void cl_client_destroy(struct cl_client *c)
 	tjFree(c->jpeg);
 	cl_video_destroy(c->video);
 	free(c->i420);
+	free(c->pgroups);
 	free(c->pkt);
 	free(c->rx);
 	free(c->ring);
@@ -545,7 +553,10 @@ static void cl_rtcp_send(struct cl_client *c, const uint8_t *buf, size_t len)
 		c->st.rtcp_send_errors++;
 }
 
-static void cl_send_register(struct cl_client *c, uint64_t now)
+/* REGISTER. JPEG: the sizes of c->res. Raw: the size about to be sent (c->width x
+ * c->height, from which the server sizes the stream's frames) first, then the others. timed:
+ * start a REGISTER -> ASSIGN round trip when none is running. */
+static void cl_send_register(struct cl_client *c, uint64_t now, int timed)
 {
 	struct dp_app_msg m;
 	memset(&m, 0, sizeof(m));
@@ -555,14 +566,26 @@ static void cl_send_register(struct cl_client *c, uint64_t now)
 	double fx = c->o.fps * 100 + 0.5;
 	m.u.reg.fps_x100 = (uint16_t)(fx > 65535 ? 65535 : fx);
 	m.u.reg.media_port = c->port;
-	m.u.reg.formats = DP_APP_FMT_JPEG;
-	m.u.reg.n_res = (uint8_t)c->n_res;
-	memcpy(m.u.reg.res, c->res, c->n_res * sizeof(c->res[0]));
+	if (c->o.format == CL_FORMAT_RAW) {
+		m.u.reg.formats = DP_APP_FMT_RAW420;
+		m.u.reg.res[0] = (struct dp_app_res){(uint16_t)c->width, (uint16_t)c->height};
+		unsigned n = 1;
+		for (unsigned i = 0; i < c->n_res && n < DP_APP_MAX_RES; i++)
+			if (c->res[i].width != c->width || c->res[i].height != c->height)
+				m.u.reg.res[n++] = c->res[i];
+		m.u.reg.n_res = (uint8_t)n;
+		c->reg_w = c->width;
+		c->reg_h = c->height;
+	} else {
+		m.u.reg.formats = DP_APP_FMT_JPEG;
+		m.u.reg.n_res = (uint8_t)c->n_res;
+		memcpy(m.u.reg.res, c->res, c->n_res * sizeof(c->res[0]));
+	}
 	uint8_t buf[512];
 	ssize_t n = dp_app_build(buf, sizeof(buf), &m);
 	if (n > 0)
 		cl_rtcp_send(c, buf, (size_t)n);
-	if (!c->reg_sent_ns)
+	if (timed && !c->reg_sent_ns)
 		c->reg_sent_ns = now;
 }
 
@@ -771,48 +794,47 @@ static int cl_flush(struct cl_client *c, unsigned n)
 	return 0;
 }
 
-/* Encodes c->i420 (w x h) and sends it as RTP/JPEG; fills r. */
-static int cl_send_frame(struct cl_client *c, struct cl_rec *r, unsigned w, unsigned h)
+/* Queues packet n (len bytes in c->pkt[n]) for the media port and sends the batch when it is
+ * full or last. */
+static int cl_pkt_queue(struct cl_client *c, unsigned *n, size_t len, int last)
 {
-	int q = (int)lround(c->quality);
-	const unsigned char *planes[3] = {c->i420, c->i420 + (size_t)w * h,
-					  c->i420 + (size_t)w * h + (size_t)(w / 2) * (h / 2)};
-	int strides[3] = {(int)w, (int)w / 2, (int)w / 2};
-	unsigned char *jpeg = c->jpeg;
-	unsigned long jlen = c->jpeg_cap;
-	if (tjCompressFromYUVPlanes(c->tj, planes, (int)w, strides, (int)h, TJSAMP_420, &jpeg,
-				    &jlen, q, TJFLAG_NOREALLOC) != 0) {
-		fprintf(stderr, "client: JPEG encode failed: %s\n", tjGetErrorStr2(c->tj));
-		return -EIO;
-	}
-	struct dp_jfif_info ji;
-	int rc = dp_jfif_split(jpeg, jlen, &ji);
-	if (rc) {
-		fprintf(stderr, "client: JPEG not sendable: %s\n", dp_proto_strerror(rc));
-		return -EPROTO;
-	}
+	uint8_t *p = c->pkt[*n];
+	c->iov[*n] = (struct iovec){p, len};
+	c->msg[*n] = (struct mmsghdr){.msg_hdr = {.msg_name = &c->media_dst,
+						  .msg_namelen = sizeof(c->media_dst),
+						  .msg_iov = &c->iov[*n], .msg_iovlen = 1}};
+	c->st.pkts++;
+	if (++*n < CL_BATCH && !last)
+		return 0;
+	int rc = cl_flush(c, *n);
+	*n = 0;
+	if (rc)
+		fprintf(stderr, "client: send: %s\n", strerror(-rc));
+	return rc;
+}
+
+/* Sends an RTP/JPEG frame (the JFIF split in ji, quality q); counts its packets and bytes. */
+static int cl_send_jpeg(struct cl_client *c, const struct dp_jfif_info *ji, int q,
+			uint32_t rtp_ts, unsigned *pkts, uint64_t *bytes)
+{
 	/* Q 1..99 when the tables are the RFC 2435 formula's for q (libjpeg's are), else the
 	 * tables go in-band with Q 255 */
 	uint8_t luma[64], chroma[64], qt[128];
-	int formula = ji.n_qt == 2 && dp_jpeg_qtables((uint8_t)q, luma, chroma) == 0 &&
-		      !memcmp(luma, ji.qt[0], 64) && !memcmp(chroma, ji.qt[1], 64);
-	memcpy(qt, ji.qt[0], 64);
-	memcpy(qt + 64, ji.qt[ji.n_qt > 1], 64);
-	uint32_t rtp_ts = r->rtp_ts;
+	int formula = ji->n_qt == 2 && dp_jpeg_qtables((uint8_t)q, luma, chroma) == 0 &&
+		      !memcmp(luma, ji->qt[0], 64) && !memcmp(chroma, ji->qt[1], 64);
+	memcpy(qt, ji->qt[0], 64);
+	memcpy(qt + 64, ji->qt[ji->n_qt > 1], 64);
 	size_t off = 0;
-	unsigned n = 0, pkts = 0;
-	uint64_t bytes = 0;
-	int q0 = cl_outq(c);
-	r->send_ns = cl_now_ns();
-	cl_bw_send_before(c, q0, r->send_ns);
-	while (off < ji.scan_len || (off == 0 && ji.scan_len == 0)) {
+	unsigned n = 0;
+	int rc;
+	do {
 		uint8_t *p = c->pkt[n];
-		struct dp_rtp_hdr rh = {.payload_type = DP_RTP_PT_JPEG, .seq = c->seq++,
+		struct dp_rtp_hdr rh = {.payload_type = DP_RTP_PT_JPEG, .seq = (uint16_t)c->seq++,
 					.timestamp = rtp_ts, .ssrc = c->ssrc};
-		struct dp_jpeg_hdr jh = {.frag_offset = (uint32_t)off, .type = ji.type,
-					 .q = formula ? (uint8_t)q : 255, .width = ji.width,
-					 .height = ji.height,
-					 .restart_interval = ji.restart_interval,
+		struct dp_jpeg_hdr jh = {.frag_offset = (uint32_t)off, .type = ji->type,
+					 .q = formula ? (uint8_t)q : 255, .width = ji->width,
+					 .height = ji->height,
+					 .restart_interval = ji->restart_interval,
 					 .restart_first = 1, .restart_last = 1,
 					 .restart_count = 0x3fff, .qt_len = 128, .qt = qt};
 		ssize_t a = dp_rtp_build(p, CL_PKT_MAX, &rh);
@@ -820,28 +842,122 @@ static int cl_send_frame(struct cl_client *c, struct cl_rec *r, unsigned w, unsi
 		if (b < 0 || (size_t)(a + b) >= c->o.payload)
 			return -EPROTO;
 		size_t room = c->o.payload - (size_t)(a + b);
-		size_t len = ji.scan_len - off < room ? ji.scan_len - off : room;
-		if (off + len == ji.scan_len)
+		size_t len = ji->scan_len - off < room ? ji->scan_len - off : room;
+		int last = off + len == ji->scan_len;
+		if (last)
 			p[1] |= 0x80; /* marker: last packet of the frame */
-		memcpy(p + a + b, ji.scan + off, len);
+		memcpy(p + a + b, ji->scan + off, len);
 		off += len;
-		c->iov[n] = (struct iovec){p, (size_t)(a + b) + len};
-		c->msg[n] = (struct mmsghdr){.msg_hdr = {.msg_name = &c->media_dst,
-							 .msg_namelen = sizeof(c->media_dst),
-							 .msg_iov = &c->iov[n], .msg_iovlen = 1}};
-		bytes += (size_t)(a + b) + len;
-		c->st.pkts++;
-		pkts++;
-		if (++n == CL_BATCH || off == ji.scan_len) {
-			if ((rc = cl_flush(c, n)) != 0) {
-				fprintf(stderr, "client: send: %s\n", strerror(-rc));
-				return rc;
-			}
-			n = 0;
+		*bytes += (size_t)(a + b) + len;
+		++*pkts;
+		if ((rc = cl_pkt_queue(c, &n, (size_t)(a + b) + len, last)) != 0)
+			return rc;
+	} while (off < ji->scan_len);
+	return 0;
+}
+
+/* Sends c->i420 (w x h, both even) as RFC 4175 YCbCr-4:2:0: the pgroups (Y00 Y01 Y10 Y11 Cb
+ * Cr per 2x2 pixels) in line order, as many whole pgroups per packet as fit, a line pair
+ * continued in the next packet where it does not; line headers name the pair's top line. */
+static int cl_send_raw(struct cl_client *c, unsigned w, unsigned h, uint32_t rtp_ts,
+		       unsigned *pkts, uint64_t *bytes)
+{
+	const size_t cw = w / 2, pair = (size_t)w * 3; /* pgroup bytes of a line pair */
+	const uint8_t *yp = c->i420, *cb = yp + (size_t)w * h, *cr = cb + cw * (h / 2);
+	for (unsigned j = 0; j < h / 2; j++) {
+		const uint8_t *y0 = yp + (size_t)2 * j * w, *y1 = y0 + w;
+		const uint8_t *u = cb + (size_t)j * cw, *v = cr + (size_t)j * cw;
+		uint8_t *g = c->pgroups + (size_t)j * pair;
+		for (size_t k = 0; k < cw; k++, g += 6) {
+			g[0] = y0[2 * k];
+			g[1] = y0[2 * k + 1];
+			g[2] = y1[2 * k];
+			g[3] = y1[2 * k + 1];
+			g[4] = u[k];
+			g[5] = v[k];
 		}
-		if (ji.scan_len == 0)
-			break;
 	}
+	unsigned line = 0, px = 0, n = 0; /* next pgroup: its line pair's top line, pixel */
+	int rc;
+	while (line < h) {
+		uint8_t *p = c->pkt[n];
+		uint32_t seq = c->seq++;
+		struct dp_rtp_hdr rh = {.payload_type = (uint8_t)c->o.raw_pt, .seq = (uint16_t)seq,
+					.timestamp = rtp_ts, .ssrc = c->ssrc};
+		ssize_t a = dp_rtp_build(p, CL_PKT_MAX, &rh);
+		if (a < 0)
+			return -EPROTO;
+		/* line headers of 6 bytes, each with at least one pgroup */
+		struct dp_raw_line seg[DP_RAW_MAX_LINES];
+		unsigned ns = 0;
+		size_t room = c->o.payload - (size_t)a - DP_RAW_HDR_MIN;
+		while (line < h && ns < DP_RAW_MAX_LINES && room >= 12) {
+			size_t groups = (w - px) / 2, fit = (room - 6) / 6;
+			if (fit < groups)
+				groups = fit;
+			seg[ns++] = (struct dp_raw_line){
+				.length = (uint16_t)(groups * 6), .line = (uint16_t)line,
+				.offset = (uint16_t)px,
+				.data = c->pgroups + (size_t)(line / 2) * pair + px / 2 * 6u};
+			room -= 6 + groups * 6;
+			px += (unsigned)groups * 2;
+			if (px == w) {
+				px = 0;
+				line += 2;
+			}
+		}
+		ssize_t b = dp_raw_build(p + a, CL_PKT_MAX - (size_t)a, (uint16_t)(seq >> 16), seg,
+					 ns);
+		if (b < 0 || (size_t)(a + b) > c->o.payload)
+			return -EPROTO;
+		int last = line >= h;
+		if (last)
+			p[1] |= 0x80; /* marker: last packet of the frame */
+		*bytes += (size_t)(a + b);
+		++*pkts;
+		if ((rc = cl_pkt_queue(c, &n, (size_t)(a + b), last)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Sends c->i420 (w x h) in the chosen format (JPEG: encoded at the current quality, which is
+ * then steered); fills r. */
+static int cl_send_frame(struct cl_client *c, struct cl_rec *r, unsigned w, unsigned h)
+{
+	int q = (int)lround(c->quality), rc;
+	unsigned long jlen = 0;
+	struct dp_jfif_info ji;
+	if (c->o.format == CL_FORMAT_JPEG) {
+		const unsigned char *planes[3] = {
+			c->i420, c->i420 + (size_t)w * h,
+			c->i420 + (size_t)w * h + (size_t)(w / 2) * (h / 2)};
+		int strides[3] = {(int)w, (int)w / 2, (int)w / 2};
+		unsigned char *jpeg = c->jpeg;
+		jlen = c->jpeg_cap;
+		if (tjCompressFromYUVPlanes(c->tj, planes, (int)w, strides, (int)h, TJSAMP_420,
+					    &jpeg, &jlen, q, TJFLAG_NOREALLOC) != 0) {
+			fprintf(stderr, "client: JPEG encode failed: %s\n", tjGetErrorStr2(c->tj));
+			return -EIO;
+		}
+		if ((rc = dp_jfif_split(jpeg, jlen, &ji)) != 0) {
+			fprintf(stderr, "client: JPEG not sendable: %s\n", dp_proto_strerror(rc));
+			return -EPROTO;
+		}
+	} else if (w != c->reg_w || h != c->reg_h) {
+		/* the server sizes a raw stream's frames from REGISTER's first size: a new size
+		 * is announced right before its first frame (w x h is c->width x c->height) */
+		cl_send_register(c, cl_now_ns(), 0);
+	}
+	unsigned pkts = 0;
+	uint64_t bytes = 0;
+	int q0 = cl_outq(c);
+	r->send_ns = cl_now_ns();
+	cl_bw_send_before(c, q0, r->send_ns);
+	rc = c->o.format == CL_FORMAT_JPEG ? cl_send_jpeg(c, &ji, q, r->rtp_ts, &pkts, &bytes)
+					   : cl_send_raw(c, w, h, r->rtp_ts, &pkts, &bytes);
+	if (rc)
+		return rc;
 	cl_bw_send_after(c, q0, pkts, bytes);
 	r->bytes = bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)bytes;
 	r->width = (uint16_t)w;
@@ -851,6 +967,8 @@ static int cl_send_frame(struct cl_client *c, struct cl_rec *r, unsigned w, unsi
 	c->bpp = (double)bytes / ((double)w * h);
 	if (w == c->aw && h == c->ah && !c->limited)
 		c->assign_bytes = r->bytes;
+	if (c->o.format != CL_FORMAT_JPEG)
+		return 0; /* a raw frame's size is fixed by its resolution */
 	/* adaptive quality: scale by the square root of target / size, kept in 20..95; the
 	 * target is ASSIGN's (policy assign), and while limited by bandwidth at most what the
 	 * estimate carries per frame, the quality then held at most where it was */
@@ -888,10 +1006,10 @@ static void cl_size_count(struct cl_client *c, unsigned w, unsigned h)
 }
 
 /* The resolution of the next frame (enum cl_policy). Not served: ASSIGN's (the smallest
- * listed). Assign: ASSIGN's while the estimate carries ASSIGN's frame size (its target, else
- * the latest frame sent at that size, else the latest bytes per pixel times its pixels; CL_BW_
- * HYST more room to come back to it), else the largest square no larger than it that
- * cl_square_fit gives. Bandwidth: cl_square_fit up to --max-size. Unknown estimate or bytes
+ * listed). Assign: ASSIGN's while the estimate carries ASSIGN's frame size (its target for
+ * JPEG, else the latest frame sent at that size, else the latest bytes per pixel times its
+ * pixels; CL_BW_HYST more room to come back to it), else the largest square no larger than
+ * it that cl_square_fit gives. Bandwidth: cl_square_fit up to --max-size. Unknown estimate or bytes
  * per pixel: no change. Moves up wait c->dwell frames after a change. */
 static void cl_choose_size(struct cl_client *c, uint64_t now)
 {
@@ -916,7 +1034,9 @@ static void cl_choose_size(struct cl_client *c, uint64_t now)
 		limited = side < c->o.max_size;
 	} else {
 		unsigned cap = c->aw < c->ah ? c->aw : c->ah;
-		double ab = c->target_bytes  ? (double)c->target_bytes
+		/* raw: ASSIGN's target (an encoded size) does not apply */
+		int tgt = c->target_bytes && c->o.format == CL_FORMAT_JPEG;
+		double ab = tgt		  ? (double)c->target_bytes
 			    : c->assign_bytes ? (double)c->assign_bytes
 					      : c->bpp * c->aw * c->ah;
 		if (cap < CL_SQ_MIN ||
@@ -993,7 +1113,7 @@ int cl_client_run(struct cl_client *c, volatile sig_atomic_t *stop)
 		/* every 2 s until the first ASSIGN, then every 10 s as a keep-alive */
 		uint64_t next_reg = last_reg + (c->served < 0 ? 2 : 10) * CL_NS;
 		if (!last_reg || now >= next_reg) {
-			cl_send_register(c, now);
+			cl_send_register(c, now, 1);
 			last_reg = now;
 			next_reg = now + (c->served < 0 ? 2 : 10) * CL_NS;
 		}

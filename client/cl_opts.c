@@ -11,18 +11,20 @@
 void cl_opts_default(struct cl_opts *o)
 {
 	*o = (struct cl_opts){.fps = 30, .slo_ms = 100, .width = 320, .height = 240,
-			      .payload = 1200, .policy = CL_POLICY_ASSIGN, .max_size = CL_SQ_MAX};
+			      .payload = 1200, .policy = CL_POLICY_ASSIGN, .max_size = CL_SQ_MAX,
+			      .format = CL_FORMAT_JPEG, .raw_pt = CL_RAW_PT_MIN};
 }
 
 void cl_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: shoal-client --server IP:PORT (--video FILE | --synthetic) [options]\n"
-		"Streams a video to a shoal server as RTP/JPEG (RFC 2435) over UDP, registers and\n"
-		"reports on RTCP (PORT+1), follows ASSIGN (resolution, target frame size) and\n"
-		"collects RESULT/DROP for every frame. The uplink rate is estimated from the\n"
-		"answers' timings and the send socket's backlog; frames that it cannot carry at\n"
-		"--fps are sent at a smaller square (128..640 step 32).\n"
+		"Streams a video to a shoal server over UDP as RTP/JPEG (RFC 2435) or\n"
+		"uncompressed (RFC 4175), registers and reports on RTCP (PORT+1), follows ASSIGN\n"
+		"(resolution, target frame size) and collects RESULT/DROP for every frame. The\n"
+		"uplink rate is estimated from the answers' timings and the send socket's\n"
+		"backlog; frames that it cannot carry at --fps are sent at a smaller square\n"
+		"(128..640 step 32).\n"
 		"  --server IP:PORT   the server's media (RTP) port; RTCP goes to PORT+1\n"
 		"  --bind IP          local address (default: any)\n"
 		"  --local-port P     even local RTP port, RTCP on P+1 (default: ephemeral)\n"
@@ -36,6 +38,12 @@ void cl_usage(FILE *f)
 		"  --width W          width before any ASSIGN, multiple of 8, 16..2040 (default 320)\n"
 		"  --height H         height before any ASSIGN, multiple of 8, 16..2040 (default 240)\n"
 		"  --payload BYTES    UDP payload per RTP packet, %d..%d (default 1200)\n"
+		"  --format jpeg|raw  jpeg (default): RTP/JPEG, PT 26, quality steered to\n"
+		"                     ASSIGN's target; raw: RFC 4175 YCbCr-4:2:0 8-bit (I420\n"
+		"                     as GStreamer's rtpvrawpay sends it); REGISTER then lists\n"
+		"                     the size being sent first and is repeated right before\n"
+		"                     every size change\n"
+		"  --raw-pt N         RTP payload type of raw video, %d..%d (default %d)\n"
 		"  --csv FILE         one row per frame: frame,rtp_ts,send_ms,status,reason,\n"
 		"                     latency_ms,variant,n_det,width,height,bytes,bw_kbps\n"
 		"  --ssrc HEX         RTP SSRC (default: random)\n"
@@ -54,7 +62,7 @@ void cl_usage(FILE *f)
 		"sending; answers still due are awaited briefly. Last line on stdout:\n"
 		"client: ssrc=0x… sent=N results=N drops=N lost=N miss=F p50_ms=X p99_ms=Y "
 		"variants=V:N,… bw_kbps=X sizes=S:N,…\n",
-		CL_PAYLOAD_MIN, CL_PAYLOAD_MAX);
+		CL_PAYLOAD_MIN, CL_PAYLOAD_MAX, CL_RAW_PT_MIN, CL_RAW_PT_MAX, CL_RAW_PT_MIN);
 }
 
 static int cl_num(const char *s, double lo, double hi, double *out)
@@ -107,6 +115,7 @@ int cl_opts_parse(struct cl_opts *o, int argc, char **argv, char *err, size_t er
 		{"progress", no_argument, 0, 'g'},       {"help", no_argument, 0, 'h'},
 		{"policy-resolution", required_argument, 0, 'R'},
 		{"max-size", required_argument, 0, 'M'},
+		{"format", required_argument, 0, 'F'},   {"raw-pt", required_argument, 0, 'T'},
 		{0, 0, 0, 0}};
 	cl_opts_default(o);
 	optind = 1;
@@ -194,6 +203,19 @@ int cl_opts_parse(struct cl_opts *o, int argc, char **argv, char *err, size_t er
 			    ((unsigned)v - CL_SQ_MIN) % CL_SQ_STEP)
 				goto bad;
 			o->max_size = (unsigned)v;
+			break;
+		case 'F':
+			if (!strcmp(optarg, "jpeg"))
+				o->format = CL_FORMAT_JPEG;
+			else if (!strcmp(optarg, "raw"))
+				o->format = CL_FORMAT_RAW;
+			else
+				goto bad;
+			break;
+		case 'T':
+			if (cl_num(optarg, CL_RAW_PT_MIN, CL_RAW_PT_MAX, &v) || v != (unsigned)v)
+				goto bad;
+			o->raw_pt = (unsigned)v;
 			break;
 		case 'h': return 1;
 		case ':':

@@ -1,8 +1,10 @@
 /* Tests of the client library and shoal-client against a UDP peer on 127.0.0.1 that plays
  * the server: it reassembles the RTP/JPEG it receives with shoal's own codec, decodes every
- * frame with libjpeg-turbo, answers REGISTER with ASSIGN and frames with RESULT or DROP.
- * It can emulate a slow uplink: a frame of B bytes reaches it B*8/rate after the link is
- * free (frames queue behind each other) and is answered PEER_PROC_US later. */
+ * frame with libjpeg-turbo (raw RFC 4175 frames: dp_raw_parse + dp_raw_frame_copy into I420
+ * at the size of the latest REGISTER's res[0], as the server does), answers REGISTER with
+ * ASSIGN and frames with RESULT or DROP. It can emulate a slow uplink: a frame of B bytes
+ * reaches it B*8/rate after the link is free (frames queue behind each other) and is
+ * answered PEER_PROC_US later. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -38,7 +40,18 @@ struct peer_frame {
 	unsigned pkts;
 	uint32_t jpeg_bytes;
 	uint32_t wire_bytes; /* UDP payload of its packets */
-	int decoded;
+	int decoded;       /* JPEG decoded; raw: every byte of the frame placed */
+	/* raw */
+	uint8_t raw, pt;
+	uint64_t hash;     /* FNV-1a of the reassembled I420 */
+	uint64_t first_ns, last_ns; /* kernel receive times of its first and last packet */
+};
+
+#define PEER_MAX_REGS 64
+struct peer_reg { /* a REGISTER as received */
+	uint64_t ns;  /* kernel receive time */
+	uint8_t formats;
+	uint16_t w, h; /* res[0] */
 };
 
 struct peer {
@@ -55,10 +68,20 @@ struct peer {
 	unsigned rate_kbps;        /* emulated uplink rate (0: answer at once) */
 	unsigned rate2_kbps;       /* the rate from frame rate2_after on (when rate2_after) */
 	unsigned rate2_after;
+	unsigned assign2_after;    /* after this many frames (when set) ASSIGN assign2_w x h */
+	uint16_t assign2_w, assign2_h;
+	unsigned payload;          /* the client's --payload, for the packet checks */
 	/* what it saw */
 	unsigned registers, reports, byes, bad, incomplete;
 	struct dp_app_register reg;
+	unsigned n_regs;
+	struct peer_reg regs[PEER_MAX_REGS];
 	uint32_t reg_ssrc, bye_ssrc;
+	/* raw packets: the extended sequence number not one more than the previous, larger
+	 * than payload, or not the last of their frame yet with room for another pgroup */
+	unsigned seq_errors, oversize, underfilled, raw_bad;
+	uint32_t ext_seq;
+	int have_seq;
 	struct dp_app_report report;
 	unsigned n_report_bw;
 	uint32_t report_bw[64];   /* bw_kbps of the REPORTs, in order */
@@ -68,7 +91,11 @@ struct peer {
 	/* reassembly of the current frame */
 	struct dp_jpeg_frame jf;
 	uint8_t *buf, *rgb;
-	int active;
+	int active, raw, halted;
+	uint16_t raw_w, raw_h;
+	size_t raw_size, raw_placed;
+	uint8_t cur_pt;
+	uint8_t rx[2][4096]; /* datagrams being read: RTCP, RTP */
 	uint32_t cur_ts;
 	unsigned cur_pkts, cur_bytes;
 	uint64_t cur_first_ns, cur_last_ns;
@@ -102,8 +129,28 @@ static void peer_send_app(struct peer *p, const struct sockaddr_in *to, const st
 		p->bad++;
 }
 
+static void peer_send_assign(struct peer *p, uint32_t ssrc, uint16_t fps_x100,
+			     const struct sockaddr_in *to)
+{
+	struct dp_app_msg a;
+	memset(&a, 0, sizeof(a));
+	a.kind = DP_APP_ASSIGN;
+	a.ssrc = ssrc;
+	a.u.assign.epoch = 1;
+	memcpy(a.u.assign.family, "nanodet", 7);
+	a.u.assign.variant = p->variant;
+	a.u.assign.width = p->assign_w;
+	a.u.assign.height = p->assign_h;
+	a.u.assign.fps_x100 = fps_x100;
+	a.u.assign.target_bytes = p->target;
+	a.u.assign.format = DP_APP_FMT_JPEG;
+	a.u.assign.served = p->served;
+	a.u.assign.reason = p->served ? 0 : DP_APP_DROP_NOT_SERVED;
+	peer_send_app(p, to, &a);
+}
+
 static void peer_on_rtcp(struct peer *p, const uint8_t *buf, size_t len,
-			 const struct sockaddr_in *from)
+			 const struct sockaddr_in *from, uint64_t now)
 {
 	size_t off = 0;
 	struct dp_rtcp_pkt pk;
@@ -125,25 +172,16 @@ static void peer_on_rtcp(struct peer *p, const uint8_t *buf, size_t len,
 			continue;
 		}
 		if (m.kind == DP_APP_REGISTER) {
+			if (p->n_regs < PEER_MAX_REGS)
+				p->regs[p->n_regs++] = (struct peer_reg){
+					.ns = now, .formats = m.u.reg.formats,
+					.w = m.u.reg.n_res ? m.u.reg.res[0].width : 0,
+					.h = m.u.reg.n_res ? m.u.reg.res[0].height : 0};
 			if (p->registers++ < p->ignore_registers)
 				continue; /* not up yet */
 			p->reg = m.u.reg;
 			p->reg_ssrc = m.ssrc;
-			struct dp_app_msg a;
-			memset(&a, 0, sizeof(a));
-			a.kind = DP_APP_ASSIGN;
-			a.ssrc = m.ssrc;
-			a.u.assign.epoch = 1;
-			memcpy(a.u.assign.family, "nanodet", 7);
-			a.u.assign.variant = p->variant;
-			a.u.assign.width = p->assign_w;
-			a.u.assign.height = p->assign_h;
-			a.u.assign.fps_x100 = m.u.reg.fps_x100;
-			a.u.assign.target_bytes = p->target;
-			a.u.assign.format = DP_APP_FMT_JPEG;
-			a.u.assign.served = p->served;
-			a.u.assign.reason = p->served ? 0 : DP_APP_DROP_NOT_SERVED;
-			peer_send_app(p, from, &a);
+			peer_send_assign(p, m.ssrc, m.u.reg.fps_x100, from);
 		} else if (m.kind == DP_APP_REPORT) {
 			p->reports++;
 			p->report = m.u.report;
@@ -219,31 +257,93 @@ static int peer_flush(struct peer *p)
 	return 20;
 }
 
+static uint64_t fnv1a(const uint8_t *b, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
 static void peer_finish_frame(struct peer *p, uint32_t ssrc, const struct sockaddr_in *from)
 {
 	p->active = 0;
 	if (p->n_frames >= PEER_MAX_FRAMES)
 		return;
 	struct peer_frame *f = &p->frames[p->n_frames];
-	*f = (struct peer_frame){.ts = p->cur_ts, .pkts = p->cur_pkts, .wire_w = p->jf.width,
-				 .wire_h = p->jf.height, .wire_bytes = p->cur_bytes};
-	const uint8_t *jpg;
-	size_t len;
-	if (dp_jpeg_frame_finish(&p->jf, &jpg, &len) != 0) {
-		p->incomplete++;
-		return;
-	}
-	f->jpeg_bytes = (uint32_t)len;
-	int w, h, sub, cs;
-	if (tjDecompressHeader3(p->tj, jpg, len, &w, &h, &sub, &cs) == 0 && sub == TJSAMP_420 &&
-	    w <= 1024 && h <= 1024 &&
-	    tjDecompress2(p->tj, jpg, len, p->rgb, w, 0, h, TJPF_RGB, 0) == 0) {
-		f->w = (uint16_t)w;
-		f->h = (uint16_t)h;
+	*f = (struct peer_frame){.ts = p->cur_ts, .pkts = p->cur_pkts, .wire_bytes = p->cur_bytes,
+				 .raw = (uint8_t)p->raw, .pt = p->cur_pt,
+				 .first_ns = p->cur_first_ns, .last_ns = p->cur_last_ns};
+	if (p->raw) {
+		f->w = f->wire_w = p->raw_w;
+		f->h = f->wire_h = p->raw_h;
+		if (!p->raw_size || p->raw_placed != p->raw_size) {
+			p->incomplete++;
+			return;
+		}
+		f->hash = fnv1a(p->buf, p->raw_size);
 		f->decoded = 1;
+	} else {
+		f->wire_w = p->jf.width;
+		f->wire_h = p->jf.height;
+		const uint8_t *jpg;
+		size_t len;
+		if (dp_jpeg_frame_finish(&p->jf, &jpg, &len) != 0) {
+			p->incomplete++;
+			return;
+		}
+		f->jpeg_bytes = (uint32_t)len;
+		int w, h, sub, cs;
+		if (tjDecompressHeader3(p->tj, jpg, len, &w, &h, &sub, &cs) == 0 &&
+		    sub == TJSAMP_420 && w <= 1024 && h <= 1024 &&
+		    tjDecompress2(p->tj, jpg, len, p->rgb, w, 0, h, TJPF_RGB, 0) == 0) {
+			f->w = (uint16_t)w;
+			f->h = (uint16_t)h;
+			f->decoded = 1;
+		}
 	}
 	peer_answer(p, p->n_frames, p->cur_ts, ssrc, from);
 	p->n_frames++;
+	if (p->assign2_after && p->n_frames == p->assign2_after) {
+		/* a new assignment from here on, sent at once */
+		p->assign_w = p->assign2_w;
+		p->assign_h = p->assign2_h;
+		struct sockaddr_in to = *from;
+		to.sin_port = htons((uint16_t)(ntohs(from->sin_port) + 1));
+		peer_send_assign(p, ssrc, p->reg.fps_x100, &to);
+	}
+}
+
+static void peer_read(struct peer *p, int k);
+
+/* Starts a frame at the packet received at now. Raw: sized from res[0] of the latest
+ * REGISTER received before it (the RTCP socket is read first: a REGISTER sent right before
+ * this packet may still wait there), as the server does. */
+static void peer_frame_start(struct peer *p, const struct dp_rtp_hdr *rh, int raw, uint64_t now)
+{
+	p->active = 1;
+	p->raw = raw;
+	p->cur_ts = rh->timestamp;
+	p->cur_pt = rh->payload_type;
+	p->cur_pkts = 0;
+	p->cur_bytes = 0;
+	p->cur_first_ns = now;
+	if (!raw) {
+		dp_jpeg_frame_init(&p->jf, p->buf, PEER_BUF);
+		return;
+	}
+	peer_read(p, 0);
+	p->raw_w = p->raw_h = 0;
+	for (unsigned i = p->n_regs; i-- > 0;) {
+		if (p->regs[i].ns <= now && (p->regs[i].formats & DP_APP_FMT_RAW420)) {
+			p->raw_w = p->regs[i].w;
+			p->raw_h = p->regs[i].h;
+			break;
+		}
+	}
+	ssize_t sz = dp_raw_frame_size(DP_RAW_SAMPLING_YCBCR420, p->raw_w, p->raw_h);
+	p->raw_size = sz > 0 && (size_t)sz <= PEER_BUF ? (size_t)sz : 0;
+	p->raw_placed = 0;
 }
 
 static void peer_on_rtp(struct peer *p, const uint8_t *buf, size_t len,
@@ -251,28 +351,48 @@ static void peer_on_rtp(struct peer *p, const uint8_t *buf, size_t len,
 {
 	struct dp_rtp_hdr rh;
 	struct dp_jpeg_hdr jh;
-	if (dp_rtp_parse(buf, len, &rh) != 0 || rh.payload_type != DP_RTP_PT_JPEG ||
-	    dp_jpeg_parse(rh.payload, rh.payload_len, &jh) != 0) {
+	struct dp_raw_hdr xh;
+	if (dp_rtp_parse(buf, len, &rh) != 0) {
+		p->bad++;
+		return;
+	}
+	int raw = rh.payload_type >= 96 && rh.payload_type <= 127;
+	if (raw ? dp_raw_parse(rh.payload, rh.payload_len, &xh) != 0
+		: rh.payload_type != DP_RTP_PT_JPEG ||
+			  dp_jpeg_parse(rh.payload, rh.payload_len, &jh) != 0) {
 		p->bad++;
 		return;
 	}
 	p->rtp_src_port = ntohs(from->sin_port);
+	if (raw) {
+		uint32_t es = (uint32_t)xh.ext_seq << 16 | rh.seq;
+		p->seq_errors += p->have_seq && es != p->ext_seq + 1;
+		p->ext_seq = es;
+		p->have_seq = 1;
+		p->oversize += p->payload && len > p->payload;
+		p->underfilled += p->payload && !rh.marker && len + 12 <= p->payload &&
+				  xh.n_lines < DP_RAW_MAX_LINES;
+	}
 	if (p->active && rh.timestamp != p->cur_ts) {
 		p->incomplete++; /* a frame that never got its marker packet */
 		p->active = 0;
 	}
-	if (!p->active) {
-		dp_jpeg_frame_init(&p->jf, p->buf, PEER_BUF);
-		p->active = 1;
-		p->cur_ts = rh.timestamp;
-		p->cur_pkts = 0;
-		p->cur_bytes = 0;
-		p->cur_first_ns = now;
-	}
+	if (!p->active)
+		peer_frame_start(p, &rh, raw, now);
 	p->cur_pkts++;
 	p->cur_bytes += (unsigned)len;
 	p->cur_last_ns = now;
-	if (dp_jpeg_frame_add(&p->jf, &jh, rh.marker) != 0) {
+	if (raw) {
+		ssize_t k = p->raw_size ? dp_raw_frame_copy(&xh, DP_RAW_SAMPLING_YCBCR420, p->raw_w,
+							   p->raw_h, p->buf, p->raw_size)
+					: -1;
+		if (k < 0) {
+			p->raw_bad++;
+			p->bad++;
+			return;
+		}
+		p->raw_placed += (size_t)k;
+	} else if (dp_jpeg_frame_add(&p->jf, &jh, rh.marker) != 0) {
 		p->bad++;
 		return;
 	}
@@ -280,47 +400,51 @@ static void peer_on_rtp(struct peer *p, const uint8_t *buf, size_t len,
 		peer_finish_frame(p, rh.ssrc, from);
 }
 
+/* Reads every datagram waiting on the RTCP (k 0) or the RTP (k 1) socket, each at its kernel
+ * receive time. */
+static void peer_read(struct peer *p, int k)
+{
+	int fd = k ? p->rtp_fd : p->rtcp_fd;
+	uint8_t *buf = p->rx[k];
+	for (;;) {
+		struct sockaddr_in from;
+		struct iovec iov = {buf, sizeof(p->rx[k])};
+		union {
+			char b[CMSG_SPACE(sizeof(struct timespec))];
+			struct cmsghdr align;
+		} cb;
+		struct msghdr mh = {.msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov,
+				    .msg_iovlen = 1, .msg_control = cb.b,
+				    .msg_controllen = sizeof(cb.b)};
+		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
+		if (n < 0)
+			break;
+		uint64_t t = peer_now();
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
+			struct timespec ts;
+			memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
+			t = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		}
+		if (k == 1)
+			peer_on_rtp(p, buf, (size_t)n, &from, t);
+		else
+			peer_on_rtcp(p, buf, (size_t)n, &from, t);
+	}
+}
+
 static void *peer_main(void *arg)
 {
 	struct peer *p = arg;
-	static const size_t cap = 4096;
-	uint8_t *buf = malloc(cap);
-	while (buf && !atomic_load(&p->stop)) {
+	while (!atomic_load(&p->stop)) {
 		/* RTCP first: REGISTER is answered at once, as a prompt server would */
 		struct pollfd pf[2] = {{.fd = p->rtcp_fd, .events = POLLIN},
 				       {.fd = p->rtp_fd, .events = POLLIN}};
 		if (poll(pf, 2, peer_flush(p)) <= 0)
 			continue;
-		for (int k = 0; k < 2; k++) {
-			struct sockaddr_in from;
-			ssize_t n;
-			for (;;) {
-				struct iovec iov = {buf, cap};
-				union {
-					char b[CMSG_SPACE(sizeof(struct timespec))];
-					struct cmsghdr align;
-				} cb;
-				struct msghdr mh = {.msg_name = &from, .msg_namelen = sizeof(from),
-						    .msg_iov = &iov, .msg_iovlen = 1,
-						    .msg_control = cb.b, .msg_controllen = sizeof(cb.b)};
-				if ((n = recvmsg(pf[k].fd, &mh, MSG_DONTWAIT)) < 0)
-					break;
-				uint64_t t = peer_now();
-				struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-				if (cm && cm->cmsg_level == SOL_SOCKET &&
-				    cm->cmsg_type == SCM_TIMESTAMPNS) {
-					struct timespec ts;
-					memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
-					t = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-				}
-				if (k == 1)
-					peer_on_rtp(p, buf, (size_t)n, &from, t);
-				else
-					peer_on_rtcp(p, buf, (size_t)n, &from);
-			}
-		}
+		peer_read(p, 0);
+		peer_read(p, 1);
 	}
-	free(buf);
 	return NULL;
 }
 
@@ -333,6 +457,7 @@ static int peer_start(struct peer *p)
 	if (!p->buf || !p->rgb || !p->tj)
 		return -1;
 	p->served = 1;
+	p->payload = 1200;
 	p->assign_w = p->assign_h = p->variant = 256;
 	for (int attempt = 0; attempt < 64; attempt++) {
 		p->rtp_fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -346,8 +471,10 @@ static int peer_start(struct peer *p)
 			a.sin_port = htons((uint16_t)(p->port + 1));
 			if (bind(p->rtcp_fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
 				int sz = 8 << 20, on = 1;
-				setsockopt(p->rtp_fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+				if (setsockopt(p->rtp_fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)))
+					setsockopt(p->rtp_fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 				setsockopt(p->rtp_fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
+				setsockopt(p->rtcp_fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
 				return 0;
 			}
 		}
@@ -362,10 +489,19 @@ static int peer_run(struct peer *p)
 	return pthread_create(&p->thread, NULL, peer_main, p) == 0 ? 0 : -1;
 }
 
-static void peer_stop(struct peer *p)
+/* Stops the peer thread; what it saw (its frame buffer included) stays readable. */
+static void peer_halt(struct peer *p)
 {
+	if (p->halted)
+		return;
 	atomic_store(&p->stop, 1);
 	pthread_join(p->thread, NULL);
+	p->halted = 1;
+}
+
+static void peer_stop(struct peer *p)
+{
+	peer_halt(p);
 	close(p->rtp_fd);
 	close(p->rtcp_fd);
 	free(p->buf);
@@ -838,6 +974,209 @@ static int test_policy_bandwidth_picks_size_from_rate(void)
 	return ST_PASS;
 }
 
+/* The client's --synthetic source is cl_video_synthetic(640, 480) and frame i the i-th it
+ * produced: the I420 the client sent as frame i is recomputed from a source of our own,
+ * resized in order to the sizes the frames arrived at, and compared with what the peer
+ * reassembled (hash of every frame; bytes of the last, still in the buffer of the halted
+ * peer). Returns the frames that differ. */
+static unsigned raw_frames_differ(const struct peer *p)
+{
+	struct cl_video *v = cl_video_synthetic(640, 480);
+	uint8_t *i420 = malloc((size_t)1024 * 1024 * 3 / 2);
+	unsigned bad = v && i420 ? 0 : p->n_frames + 1;
+	for (unsigned i = 0; i < p->n_frames && !bad; i++) {
+		const struct peer_frame *f = &p->frames[i];
+		size_t n = (size_t)f->w * f->h * 3 / 2;
+		if (!f->raw || f->w > 1024 || f->h > 1024 || cl_video_next(v, f->w, f->h, i420)) {
+			bad++;
+			continue;
+		}
+		if (fnv1a(i420, n) != f->hash) {
+			printf("frame %u (%ux%u) differs from the source's\n", i, f->w, f->h);
+			bad++;
+		}
+		if (i + 1 == p->n_frames && memcmp(i420, p->buf, n) != 0)
+			bad++;
+	}
+	free(i420);
+	cl_video_destroy(v);
+	return bad;
+}
+
+static int test_raw_frames_arrive_byte_exact(void)
+{
+	static struct peer p;
+	ST_CHECK_EQ(peer_start(&p), 0);
+	p.answer = PEER_ALL_RESULTS;
+	p.payload = 1000;
+	const char *extra[] = {"--synthetic", "--fps", "30", "--frames", "20", "--format", "raw",
+			       "--raw-pt", "111", "--payload", "1000", "--ssrc", "5eed0001"};
+	struct cl_stats st;
+	char line[512];
+	int rc = run_client(&p, NULL, extra, sizeof(extra) / sizeof(extra[0]), &st, line,
+			    sizeof(line));
+	peer_halt(&p);
+	unsigned differ = raw_frames_differ(&p);
+	peer_stop(&p);
+	ST_CHECK_EQ(rc, 0);
+	printf("%s\n", line);
+	/* REGISTER: raw 4:2:0 only, res[0] the size being sent, the usual sizes after it */
+	ST_CHECK(p.n_regs >= 2);
+	ST_CHECK_EQ(p.reg.formats, DP_APP_FMT_RAW420);
+	ST_CHECK(p.regs[0].w == 320 && p.regs[0].h == 240); /* the starting size */
+	ST_CHECK(p.reg.res[0].width == 256 && p.reg.res[0].height == 256); /* ASSIGN's */
+	ST_CHECK(p.reg.n_res >= 18);
+	int have128 = 0, have640 = 0, have320x240 = 0;
+	for (unsigned i = 1; i < p.reg.n_res; i++) {
+		ST_CHECK(p.reg.res[i].width != 256 || p.reg.res[i].height != 256);
+		have128 |= p.reg.res[i].width == 128 && p.reg.res[i].height == 128;
+		have640 |= p.reg.res[i].width == 640 && p.reg.res[i].height == 640;
+		have320x240 |= p.reg.res[i].width == 320 && p.reg.res[i].height == 240;
+	}
+	ST_CHECK(have128 && have640 && have320x240);
+	/* every frame whole, in packets of at most --payload filled with whole pgroups, the
+	 * extended sequence number counting up by one, and answered */
+	ST_CHECK_EQ(p.n_frames, 20);
+	ST_CHECK_EQ(p.incomplete, 0);
+	ST_CHECK_EQ(p.bad, 0);
+	ST_CHECK_EQ(p.seq_errors, 0);
+	ST_CHECK_EQ(p.oversize, 0);
+	ST_CHECK_EQ(p.underfilled, 0);
+	uint64_t wire = 0, pkts = 0;
+	for (unsigned i = 0; i < p.n_frames; i++) {
+		const struct peer_frame *f = &p.frames[i];
+		ST_CHECK(f->raw && f->decoded);
+		ST_CHECK_EQ(f->pt, 111);
+		ST_CHECK((f->w == 320 && f->h == 240) || (f->w == 256 && f->h == 256));
+		/* the pixels plus 12 + 2 + 6 bytes of headers per packet at least */
+		ST_CHECK(f->wire_bytes >= (uint32_t)f->w * f->h * 3 / 2 + 20 * f->pkts);
+		if (i)
+			ST_CHECK_EQ((f->ts - p.frames[i - 1].ts) % 3000, 0);
+		wire += f->wire_bytes;
+		pkts += f->pkts;
+	}
+	ST_CHECK(p.frames[19].w == 256 && p.frames[19].h == 256);
+	ST_CHECK_EQ(st.bytes, wire); /* the UDP payload bytes counted are the ones sent */
+	ST_CHECK_EQ(st.pkts, pkts);
+	ST_CHECK_EQ(st.results, 20);
+	ST_CHECK_EQ(st.lost, 0);
+	ST_CHECK_EQ(st.quality, 75); /* not steered */
+	/* the pixels the client's source produced, byte for byte */
+	ST_CHECK_EQ(differ, 0);
+	return ST_PASS;
+}
+
+static int test_raw_register_announces_new_size_before_its_frames(void)
+{
+	static struct peer p;
+	ST_CHECK_EQ(peer_start(&p), 0);
+	p.answer = PEER_ALL_RESULTS;
+	p.assign2_after = 10; /* ASSIGN 256x256 at REGISTER, 192x128 after the 10th frame */
+	p.assign2_w = 192;
+	p.assign2_h = 128;
+	const char *extra[] = {"--synthetic", "--fps", "30", "--frames", "24", "--format", "raw"};
+	struct cl_stats st;
+	char line[512];
+	int rc = run_client(&p, NULL, extra, 7, &st, line, sizeof(line));
+	peer_halt(&p);
+	unsigned differ = raw_frames_differ(&p);
+	peer_stop(&p);
+	ST_CHECK_EQ(rc, 0);
+	printf("%s\n", line);
+	for (unsigned i = 0; i < p.n_frames; i++)
+		printf("%ux%u%s", p.frames[i].w, p.frames[i].h, i + 1 < p.n_frames ? " " : "\n");
+	ST_CHECK_EQ(p.n_frames, 24);
+	ST_CHECK_EQ(p.incomplete, 0);
+	ST_CHECK_EQ(p.bad, 0);
+	ST_CHECK_EQ(st.results, 24);
+	/* every frame reassembled at the size of the REGISTER received last before it, and the
+	 * first frame of each size has a REGISTER listing it first arrive between the previous
+	 * frame's last packet and its own first */
+	unsigned first256 = 24, first192 = 24, changes = 0;
+	for (unsigned i = 0; i < p.n_frames; i++) {
+		const struct peer_frame *f = &p.frames[i];
+		ST_CHECK(f->raw && f->decoded && f->pt == 96);
+		if (f->w == 256 && f->h == 256 && first256 == 24)
+			first256 = i;
+		if (f->w == 192 && f->h == 128 && first192 == 24)
+			first192 = i;
+		if (i && f->w == p.frames[i - 1].w && f->h == p.frames[i - 1].h)
+			continue;
+		changes++;
+		int announced = 0;
+		for (unsigned k = 0; k < p.n_regs; k++)
+			announced |= p.regs[k].w == f->w && p.regs[k].h == f->h &&
+				     p.regs[k].ns <= f->first_ns &&
+				     (!i || p.regs[k].ns >= p.frames[i - 1].last_ns);
+		ST_CHECK(announced);
+	}
+	ST_CHECK(first256 < first192);
+	ST_CHECK(first192 >= 10 && first192 < 24); /* after the second ASSIGN */
+	for (unsigned i = first192; i < p.n_frames; i++)
+		ST_CHECK(p.frames[i].w == 192 && p.frames[i].h == 128);
+	ST_CHECK_EQ(changes, first256 ? 3 : 2); /* 320x240 (before any ASSIGN), 256, 192x128 */
+	ST_CHECK(p.reg.res[0].width == 192 && p.reg.res[0].height == 128);
+	ST_CHECK_EQ(differ, 0);
+	return ST_PASS;
+}
+
+/* The sizing rules with raw frames (1.5 bytes per pixel and the packets' headers): the bytes
+ * per pixel come from what was sent, and ASSIGN's target (an encoded size) is not used. */
+static int test_raw_resolution_from_raw_frame_bytes(void)
+{
+	/* policy bandwidth, 20000 kbit/s at 20 fps: 112500 bytes a frame carry 256x256 raw
+	 * (~101 KB) but not 288x288 (~128 KB) nor 320x240 (~118 KB) */
+	static struct peer p;
+	ST_CHECK_EQ(peer_start(&p), 0);
+	p.answer = PEER_ALL_RESULTS;
+	const char *bw[] = {"--synthetic", "--fps", "20", "--frames", "30", "--format", "raw",
+			    "--policy-resolution", "bandwidth", "--bw-kbps", "20000"};
+	struct cl_stats st;
+	char line[512];
+	int rc = run_client(&p, NULL, bw, 11, &st, line, sizeof(line));
+	peer_stop(&p);
+	ST_CHECK_EQ(rc, 0);
+	printf("%s\n", line);
+	ST_CHECK_EQ(p.n_frames, 30);
+	ST_CHECK_EQ(p.incomplete, 0);
+	ST_CHECK_EQ(p.bad, 0);
+	ST_CHECK(p.frames[0].w == 320 && p.frames[0].h == 240);
+	const struct peer_frame *a = &p.frames[0], *b = &p.frames[29];
+	ST_CHECK(b->w == 256 && b->h == 256);
+	for (unsigned i = 20; i < 30; i++) {
+		ST_CHECK(p.frames[i].w == 256 && p.frames[i].decoded);
+		ST_CHECK(cl_bw_fits(p.frames[i].wire_bytes, 20, 20000, 0));
+	}
+	/* bytes per pixel nearly the same at both sizes, and what the rule gives from either */
+	double bpa = (double)a->wire_bytes / (a->w * a->h);
+	double bpb = (double)b->wire_bytes / (b->w * b->h);
+	printf("raw bytes per pixel: %.4f at 320x240, %.4f at 256x256\n", bpa, bpb);
+	ST_CHECK(bpa > 1.5 && bpa < 1.6 && fabs(bpa - bpb) < 0.01);
+	ST_CHECK_EQ(cl_square_fit(20000, 20, bpa, 640, 640), 256);
+	ST_CHECK_EQ(cl_square_fit(20000, 20, bpb, 640, 256), 256);
+	/* policy assign, ASSIGN 256x256 with a 2000-byte target, 12000 kbit/s: 67500 bytes a
+	 * frame do not carry 256x256 raw; 192x192 (~57 KB) fits, 224x224 (~77 KB) not */
+	ST_CHECK_EQ(peer_start(&p), 0);
+	p.answer = PEER_ALL_RESULTS;
+	p.target = 2000;
+	const char *as[] = {"--synthetic", "--fps", "20", "--frames", "30", "--format", "raw",
+			    "--bw-kbps", "12000"};
+	rc = run_client(&p, NULL, as, 9, &st, line, sizeof(line));
+	peer_stop(&p);
+	ST_CHECK_EQ(rc, 0);
+	printf("%s\n", line);
+	ST_CHECK_EQ(p.n_frames, 30);
+	ST_CHECK_EQ(p.incomplete, 0);
+	ST_CHECK_EQ(p.bad, 0);
+	ST_CHECK_EQ(st.target_bytes, 2000);
+	ST_CHECK(st.bw_limited && st.backoffs >= 1);
+	ST_CHECK_EQ(st.quality, 75);
+	for (unsigned i = 20; i < 30; i++)
+		ST_CHECK(p.frames[i].w == 192 && p.frames[i].h == 192 && p.frames[i].decoded);
+	ST_CHECK(strstr(line, ",192:") != NULL);
+	return ST_PASS;
+}
+
 /* mean and spread of a Y plane */
 static double y_spread(const uint8_t *y, size_t n, double *mean)
 {
@@ -967,6 +1306,11 @@ static int test_options_parse_and_refuse(void)
 			     "--policy-resolution", "bandwidth", "--max-size", "384"};
 	ST_CHECK_EQ(cl_opts_parse(&o, 8, (char **)pol, err, sizeof(err)), 0);
 	ST_CHECK(o.policy == CL_POLICY_BANDWIDTH && o.max_size == 384);
+	ST_CHECK(o.format == CL_FORMAT_JPEG && o.raw_pt == 96);
+	const char *raw[] = {"x", "--server", "10.0.0.1:5004", "--synthetic", "--format", "raw",
+			     "--raw-pt", "127"};
+	ST_CHECK_EQ(cl_opts_parse(&o, 8, (char **)raw, err, sizeof(err)), 0);
+	ST_CHECK(o.format == CL_FORMAT_RAW && o.raw_pt == 127);
 	const char *help[] = {"x", "--help"};
 	ST_CHECK_EQ(cl_opts_parse(&o, 2, (char **)help, err, sizeof(err)), 1);
 	static const char *const bad[][4] = {
@@ -983,6 +1327,10 @@ static int test_options_parse_and_refuse(void)
 		{"--server", "10.0.0.1:5004", "--synthetic", "--policy-resolution=fixed"},
 		{"--server", "10.0.0.1:5004", "--synthetic", "--max-size=300"}, /* not a step */
 		{"--server", "10.0.0.1:5004", "--synthetic", "--max-size=672"},
+		{"--server", "10.0.0.1:5004", "--synthetic", "--format=mjpeg"},
+		{"--server", "10.0.0.1:5004", "--synthetic", "--raw-pt=26"},
+		{"--server", "10.0.0.1:5004", "--synthetic", "--raw-pt=96.5"},
+		{"--server", "10.0.0.1:5004", "--synthetic", "--raw-pt=128"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		const char *argv[6] = {"x"};
@@ -1007,6 +1355,11 @@ static int test_bad_flags_exit_2_with_one_line(void)
 		"--server 127.0.0.1:5004 --synthetic --fps abc",
 		"--server 127.0.0.1:5004 --synthetic --payload",
 		"--server 127.0.0.1:5004 --synthetic extra",
+		"--server 127.0.0.1:5004 --synthetic --format png",
+		"--server 127.0.0.1:5004 --synthetic --format",
+		"--server 127.0.0.1:5004 --synthetic --format raw --raw-pt 95",
+		"--server 127.0.0.1:5004 --synthetic --format raw --raw-pt 128",
+		"--server 127.0.0.1:5004 --synthetic --raw-pt x",
 	};
 	char err[] = "/tmp/shoal-client-err-XXXXXX";
 	int fd = mkstemp(err);
@@ -1023,6 +1376,10 @@ static int test_bad_flags_exit_2_with_one_line(void)
 	snprintf(cmd, sizeof(cmd), "%s --help >%s", exe, err);
 	ST_CHECK_EQ(sh(cmd), 0);
 	ST_CHECK(count_lines(err, NULL, 0) > 10);
+	snprintf(cmd, sizeof(cmd), "%s --help | grep -q -- '--format jpeg|raw'", exe);
+	ST_CHECK_EQ(sh(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "%s --help | grep -q -- '--raw-pt N'", exe);
+	ST_CHECK_EQ(sh(cmd), 0);
 	unlink(err);
 	return ST_PASS;
 }
@@ -1093,6 +1450,10 @@ int main(int argc, char **argv)
 		 test_not_served_sends_smallest_resolution},
 		{"test_video_file_decodes_and_resizes", test_video_file_decodes_and_resizes},
 		{"test_video_loop_rewinds_at_end", test_video_loop_rewinds_at_end},
+		{"test_raw_frames_arrive_byte_exact", test_raw_frames_arrive_byte_exact},
+		{"test_raw_register_announces_new_size_before_its_frames",
+		 test_raw_register_announces_new_size_before_its_frames},
+		{"test_raw_resolution_from_raw_frame_bytes", test_raw_resolution_from_raw_frame_bytes},
 		{"test_options_parse_and_refuse", test_options_parse_and_refuse},
 		{"test_bad_flags_exit_2_with_one_line", test_bad_flags_exit_2_with_one_line},
 		{"test_sigterm_stops_and_prints_summary", test_sigterm_stops_and_prints_summary},
