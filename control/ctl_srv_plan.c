@@ -119,16 +119,22 @@ unsigned srv_clients_gather(struct srv *s)
 }
 
 /* The executor's measured/profiled latency ratio for planning: the largest over its
- * instances that have run at least 8 batches (each instance's ratio is already the 95th
- * percentile of its recent batches; they differ by size, and a plan may move clients to any
- * size), 1 when none has. */
+ * instances that have run at least 8 batches of the mean of their median and 95th-percentile
+ * ratios, 1 when none has. A client's budget must hold twice its batch's latency (a batch
+ * running when its frame arrives, then its own): planned with this ratio that is a typical
+ * batch plus a slow one, which is what the executor's deadline check (95th percentile)
+ * asks of a frame. The 95th percentile alone (the budget then holds two slow batches)
+ * refused clients the device had time for. */
 static double srv_exec_ratio(const struct srv_serve *sv, int n_inst)
 {
 	double r = 0;
 	for (int i = 0; i < n_inst; i++) {
 		struct gpu_exec_instance_stats st;
-		if (gpu_exec_instance_stats(sv->ex, i, &st) == 0 && st.batches >= 8 && st.ratio > r)
-			r = st.ratio;
+		if (gpu_exec_instance_stats(sv->ex, i, &st) != 0 || st.batches < 8)
+			continue;
+		double m = 0.5 * (st.ratio_p50 + st.ratio);
+		if (m > r)
+			r = m;
 	}
 	return r > 0 ? r : 1.0;
 }
@@ -189,13 +195,26 @@ static void srv_profile_scale(struct srv_serve *sv, double scale)
 			sv->scaled.v[m].lat_ms[b] *= scale;
 }
 
-/* Instances a decision gives clients to (at least 1). */
-static int srv_slots_used(const struct ctl_decision *d)
+/* Lexicographic like the scheduler: more fps served, then more accuracy·fps by more than
+ * the damping fraction. */
+static int srv_plan_better(const struct ctl_decision *a, const struct ctl_decision *b,
+			   double damping)
 {
-	int used = 0;
-	for (int k = 0; k < d->n_slots; k++)
-		used += d->slots[k].n_clients > 0;
-	return used > 0 ? used : 1;
+	if (a->served_fps > b->served_fps + 1e-9)
+		return 1;
+	if (a->served_fps < b->served_fps - 1e-9)
+		return 0;
+	return a->value > b->value * (1 + damping) + 1e-12;
+}
+
+/* Extends a decision over fewer slots to k: the extra instances get no clients and keep slot
+ * 0's variant (nothing more to prepare). */
+static void srv_decision_pad(struct ctl_decision *d, int k)
+{
+	for (int j = d->n_slots; j < k; j++)
+		d->slots[j] = (struct ctl_slot_assign){
+			.variant = d->n_slots > 0 ? d->slots[0].variant : 0, .batch = 1};
+	d->n_slots = k;
 }
 
 int srv_control_plan(struct srv *s, double now_ms, int first)
@@ -207,7 +226,9 @@ int srv_control_plan(struct srv *s, double now_ms, int first)
 	 * one device, time-sliced one batch at a time. So each slot is planned with its share
 	 * of the device: latencies times the number K of instances in use (a slot's throughput
 	 * is then at most 1/K of the device's, and a frame's budget covers the batches of the
-	 * other instances that may run before its own), and times the measured/profiled ratio. */
+	 * other instances that may run before its own), and times the measured/profiled ratio.
+	 * K = every instance first, then fewer (fewer variants, each with more of the device:
+	 * larger batches fit the budgets); the best plan by served fps, then accuracy, wins. */
 	int share = (int)s->o.instances;
 	srv_profile_scale(sv, sv->ratio * share);
 	int idx = sv->last < 0 ? 0 : 1 - sv->last;
@@ -218,24 +239,35 @@ int srv_control_plan(struct srv *s, double now_ms, int first)
 	if (s->o.policy != SRV_POLICY_ADAPTIVE) {
 		rc = srv_static_plan(s, n, sv->dec[idx]);
 	} else {
-		rc = ctl_sched_solve(sv->sched, &sv->scaled, sv->cl, n, &sv->prm, prev, sv->dec[idx]);
-		/* fewer instances in use than planned for share the device among fewer: plan
-		 * again with that share, and keep it when it uses no more instances */
-		while (rc == 0 && share > 1) {
-			int used = srv_slots_used(sv->dec[idx]);
-			if (used >= share)
+		struct ctl_params prm = sv->prm;
+		struct ctl_decision pv;
+		const struct ctl_decision *warm = prev;
+		rc = ctl_sched_solve(sv->sched, &sv->scaled, sv->cl, n, &prm, warm, sv->dec[idx]);
+		int best = share;
+		for (int k = share - 1; rc == 0 && k >= 1; k--) {
+			prm.n_slots = k;
+			srv_profile_scale(sv, sv->ratio * k);
+			warm = NULL;
+			if (prev && sv->share == k) { /* its first k slots are the planned ones */
+				pv = *prev;
+				pv.n_slots = k;
+				warm = &pv;
+			}
+			if (ctl_sched_solve(sv->sched, &sv->scaled, sv->cl, n, &prm, warm,
+					    sv->dec_try) != 0)
 				break;
-			share = used;
-			srv_profile_scale(sv, sv->ratio * share);
-			if (ctl_sched_solve(sv->sched, &sv->scaled, sv->cl, n, &sv->prm, prev,
-					    sv->dec_try) != 0 ||
-			    srv_slots_used(sv->dec_try) > share)
-				break;
-			struct ctl_decision *t = sv->dec[idx];
-			sv->dec[idx] = sv->dec_try;
-			sv->dec_try = t;
+			/* the share in use is kept unless another plan is better */
+			int in_use = sv->share == k;
+			if (in_use ? !srv_plan_better(sv->dec[idx], sv->dec_try, sv->prm.damping)
+				   : srv_plan_better(sv->dec_try, sv->dec[idx], sv->prm.damping)) {
+				srv_decision_pad(sv->dec_try, share);
+				struct ctl_decision *t = sv->dec[idx];
+				sv->dec[idx] = sv->dec_try;
+				sv->dec_try = t;
+				best = k;
+			}
 		}
-		sv->share = share;
+		sv->share = best;
 	}
 	double ms = (double)(dp_now_ns() - t0) * 1e-6;
 	if (rc != 0) {

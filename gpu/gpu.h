@@ -381,7 +381,9 @@ struct gpu_exec_instance_stats {
 	uint64_t batch_hist[GPU_EXEC_MAX_BATCH]; /* batch_hist[b - 1]: batches of b frames */
 	uint64_t busy_ns;        /* summed batch times */
 	unsigned queued;         /* frames waiting now */
-	double ratio;            /* latency correction: measured / profiled (1 before any batch) */
+	double ratio;            /* latency correction: measured / profiled (1 before any batch),
+				  * the 95th percentile of the last 32 batches (deadlines use it) */
+	double ratio_p50;        /* their median */
 	uint64_t probes;         /* single frames run although judged late, to measure again
 				  * (the instance had not run for 1 s) */
 };

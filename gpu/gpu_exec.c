@@ -55,7 +55,7 @@ struct exec_stats {
 		frames_no_instance, batches, busy_ns;
 	_Atomic uint64_t batch_hist[GPU_EXEC_MAX_BATCH];
 	_Atomic unsigned queued;
-	_Atomic uint64_t ratio_bits; /* double */
+	_Atomic uint64_t ratio_bits, ratio_p50_bits; /* doubles */
 	_Atomic uint64_t probes;
 };
 
@@ -148,12 +148,14 @@ static inline uint64_t ex_now(const struct gpu_exec *ex) { return ex->cfg.now_ns
 #define ST_SET(field, v) atomic_store_explicit(&(field), (v), memory_order_relaxed)
 #define ST_GET(field) atomic_load_explicit(&(field), memory_order_relaxed)
 
-static void ex_set_ratio(struct exec_inst *in, double r)
+static void ex_set_ratio(struct exec_inst *in, double r, double median)
 {
 	uint64_t bits;
 	in->ratio = r;
 	memcpy(&bits, &r, sizeof bits);
 	ST_SET(in->st.ratio_bits, bits);
+	memcpy(&bits, &median, sizeof bits);
+	ST_SET(in->st.ratio_p50_bits, bits);
 }
 
 const char *gpu_exec_status_name(int status)
@@ -598,9 +600,10 @@ static void ex_record_ratio(struct exec_inst *in, double r)
 		}
 		sorted[j + 1] = v;
 	}
-	double s = sorted[(19 * (n - 1) + 10) / 20];
-	s = s < EXEC_RATIO_MIN ? EXEC_RATIO_MIN : s;
-	ex_set_ratio(in, s > EXEC_RATIO_MAX ? EXEC_RATIO_MAX : s);
+	double s = sorted[(19 * (n - 1) + 10) / 20], m = sorted[(n - 1) / 2];
+	s = s < EXEC_RATIO_MIN ? EXEC_RATIO_MIN : s > EXEC_RATIO_MAX ? EXEC_RATIO_MAX : s;
+	m = m < EXEC_RATIO_MIN ? EXEC_RATIO_MIN : m > EXEC_RATIO_MAX ? EXEC_RATIO_MAX : m;
+	ex_set_ratio(in, s, m);
 }
 
 /* Detections of item k from the variant's input pixels (size x size) to the frame's. */
@@ -904,7 +907,7 @@ struct gpu_exec *gpu_exec_create(const struct gpu_exec_config *cfg, char *err, s
 		in->var = -1;
 		in->batch = mb;
 		ST_SET(in->st.batch, mb);
-		ex_set_ratio(in, 1.0);
+		ex_set_ratio(in, 1.0, 1.0);
 	}
 	if (!ok) {
 		ex_err(err, err_len, "exec %s: out of memory for %d instances x %u frames", name, n,
@@ -1055,6 +1058,8 @@ int gpu_exec_instance_stats(const struct gpu_exec *ex, int instance,
 	out->queued = ST_GET(s->queued);
 	uint64_t bits = ST_GET(s->ratio_bits);
 	memcpy(&out->ratio, &bits, sizeof out->ratio);
+	bits = ST_GET(s->ratio_p50_bits);
+	memcpy(&out->ratio_p50, &bits, sizeof out->ratio_p50);
 	out->probes = ST_GET(s->probes);
 	return 0;
 }
