@@ -68,7 +68,7 @@ struct exec_inst {
 	int want;  /* size asked for by the control thread, 0: out of service */
 	int batch; /* target batch */
 	int prof;  /* profile row of size */
-	double ratios[EXEC_RATIOS], ratio;
+	double ratios[EXEC_RATIOS], ratio, ratio_med;
 	int n_ratios, next_ratio;
 	int sched_ready;           /* this round: full or out of slack */
 	int probe;                 /* run the earliest frame alone now (ex_drop_late) */
@@ -152,6 +152,7 @@ static void ex_set_ratio(struct exec_inst *in, double r, double median)
 {
 	uint64_t bits;
 	in->ratio = r;
+	in->ratio_med = median;
 	memcpy(&bits, &r, sizeof bits);
 	ST_SET(in->st.ratio_bits, bits);
 	memcpy(&bits, &median, sizeof bits);
@@ -322,8 +323,16 @@ static void ex_var_evict(struct gpu_exec *ex, int keep)
 	}
 }
 
+/* A new size starts a fresh ratio history (the ratio differs by size: fixed costs weigh more
+ * on small inputs; an old history would misjudge the new variant's deadlines for up to 32
+ * batches); until its first batch the previous median stands in. */
 static void ex_inst_switch(struct gpu_exec *ex, struct exec_inst *in, int slot)
 {
+	if (in->size && in->size != ex->vars[slot].size && in->n_ratios > 0) {
+		in->n_ratios = 0;
+		in->next_ratio = 0;
+		ex_set_ratio(in, in->ratio_med, in->ratio_med);
+	}
 	in->var = slot;
 	in->size = ex->vars[slot].size;
 	in->prof = ex_prof_row(ex, in->size);

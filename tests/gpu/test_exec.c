@@ -1126,7 +1126,7 @@ static double ratio_after_batch(struct gpu_exec *ex, int *u, double ms)
 
 /* Batch ratios (measured / profiled) mostly 1 and a few of 3: the correction ratio is their
  * 95th percentile over the last 32 batches, not their mean, and forgets older batches; the
- * median is reported beside it. */
+ * median is reported beside it; a switch to another size starts a fresh history. */
 static int test_exec_ratio_uses_95th_percentile(void)
 {
 	struct fix fx;
@@ -1169,6 +1169,13 @@ static int test_exec_ratio_uses_95th_percentile(void)
 	ST_CHECK_EQ(submit(ex, 0, (uint64_t)u, fake_clock() + 25 * MS), 0);
 	ST_CHECK(wait_done(u + 1));
 	ST_CHECK_EQ(recs[u].status, GPU_EXEC_LATE);
+	u++;
+	/* another size starts afresh: the median (1) stands in, then its own first batch */
+	ST_CHECK(serve(ex, 0, 16, 1));
+	ST_CHECK_EQ(gpu_exec_instance_stats(ex, 0, &s), 0);
+	ST_CHECK(s.ratio == 1.0 && s.ratio_p50 == 1.0);
+	r = ratio_after_batch(ex, &u, 20);
+	ST_CHECK(r == 2.0);
 	gpu_exec_destroy(ex);
 	fix_close(&fx);
 	return ST_PASS;
