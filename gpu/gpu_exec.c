@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gpu/gpu.h"
 
@@ -432,11 +434,14 @@ static int ex_prepare_next(const struct gpu_exec *ex)
 }
 
 /* The preparer thread (cfg.prepare_async): prepares one variant at a time while the
- * executor thread goes on running batches; the executor installs the result. */
+ * executor thread goes on running batches; the executor installs the result. It runs at
+ * nice 10: on a busy machine a preparation takes longer rather than making the running
+ * batches late (failing to lower it changes nothing else). */
 static void *ex_prep_main(void *arg)
 {
 	struct gpu_exec *ex = arg;
 	pthread_setname_np(pthread_self(), "shoal-prepare");
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
 	pthread_mutex_lock(&ex->prep_lock);
 	for (;;) {
 		while (!ex->prep_stop && ex->prep_state != EXEC_PREP_ASKED)

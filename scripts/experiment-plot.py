@@ -3,7 +3,9 @@
 
   experiment-plot.py row --accuracy CSV --slo-ms S --warmup W --duration D CLIENT.csv...
       one run's figures from its clients' per-frame CSVs (frames sent in [W, W + D) s):
-      frames,results,drops,lost,miss,acc,p50_ms,p99_ms
+      frames,results,drops,lost,miss,acc,p50_ms,p99_ms,refused
+      (refused: frames answered DROP not_served, the server's admission control; in drops
+      and in miss too)
   experiment-plot.py plot DIR
       DIR/runs.csv (and the per-frame CSVs under DIR/runs, their measured window in
       DIR/window.txt) -> accuracy.png, miss.png,
@@ -84,7 +86,7 @@ def cmd_row(argv):
     ap.add_argument("csv", nargs="*")
     a = ap.parse_args(argv)
     f1 = load_accuracy(a.accuracy)
-    n = res = drops = lost = miss = 0
+    n = res = drops = lost = miss = refused = 0
     acc = 0.0
     lats = []
     for r in frames(a.csv, a.warmup, a.duration):
@@ -92,6 +94,7 @@ def cmd_row(argv):
         st = r["status"]
         res += st == "result"
         drops += st == "drop"
+        refused += st == "drop" and r["reason"] == "not_served"
         lost += st in ("lost", "pending")
         hit, fa, lat = frame_score(r, a.slo_ms, f1)
         miss += not hit
@@ -101,7 +104,7 @@ def cmd_row(argv):
     lats.sort()
     print(f"{n},{res},{drops},{lost},{fmt(miss / n if n else float('nan'))},"
           f"{fmt(acc / n if n else float('nan'))},{fmt(quantile(lats, 0.5), 1)},"
-          f"{fmt(quantile(lats, 0.99), 1)}")
+          f"{fmt(quantile(lats, 0.99), 1)},{refused}")
 
 
 def read_runs(d):
@@ -113,6 +116,7 @@ def read_runs(d):
     for r in rows:
         for k in ("clients", "slo_ms", "fps", "frames", "results", "drops", "lost"):
             r[k] = int(r[k])
+        r["refused"] = int(r.get("refused") or 0)  # absent in older runs.csv
         for k in ("miss", "acc", "p50_ms", "p99_ms"):
             r[k] = float(r[k])
     return rows
@@ -233,7 +237,7 @@ def cmd_plot(argv):
     lines = []
     hdr = (f"{'policy':<13} {'clients':>7} {'slo_ms':>6} {'fps':>4} {'trace':<9} {'frames':>7} "
            f"{'results':>7} {'drops':>6} {'lost':>5} {'miss':>7} {'acc':>7} {'p50_ms':>7} "
-           f"{'p99_ms':>7}")
+           f"{'p99_ms':>7} {'refused':>7}")
     lines.append(hdr)
     order = {p: i for i, p in enumerate(pols)}
     for r in sorted(rows, key=lambda r: (r["trace"], r["fps"], r["slo_ms"], r["clients"],
@@ -241,9 +245,10 @@ def cmd_plot(argv):
         lines.append(f"{r['policy']:<13} {r['clients']:>7} {r['slo_ms']:>6} {r['fps']:>4} "
                      f"{r['trace']:<9} {r['frames']:>7} {r['results']:>7} {r['drops']:>6} "
                      f"{r['lost']:>5} {r['miss']:>7.4f} {r['acc']:>7.4f} {r['p50_ms']:>7.1f} "
-                     f"{r['p99_ms']:>7.1f}")
+                     f"{r['p99_ms']:>7.1f} {r['refused']:>7}")
     lines.append("accuracy: F1 of the RESULT's variant vs the largest variant; a miss "
-                 "(DROP, lost, RESULT after the SLO) counts 0")
+                 "(DROP, lost, RESULT after the SLO) counts 0; refused: DROP not_served "
+                 "(admission; also counted as misses)")
     lines.append(f"plots: {os.path.join(d, 'accuracy.png')} {os.path.join(d, 'miss.png')} "
                  f"{os.path.join(d, 'latency_cdf.png')}")
     parts = []

@@ -18,7 +18,8 @@
 # RESULT); accuracy is the F1 of the RESULT's variant against the largest variant
 # (models/profiles/<family>/cpu/accuracy.csv) for a hit and 0 for a miss.
 # Outputs under --out: runs.csv (policy,clients,slo_ms,fps,trace,frames,results,drops,lost,
-# miss,acc,p50_ms,p99_ms: one row per run), runs/<policy>-c<N>-slo<S>-fps<F>-<trace>/
+# miss,acc,p50_ms,p99_ms,refused: one row per run; refused = DROP not_served, the adaptive
+# server's admission control, also in drops and miss), runs/<policy>-c<N>-slo<S>-fps<F>-<trace>/
 # (client-<i>.csv per-frame, client-<i>.out, server.log), accuracy.png, miss.png,
 # latency_cdf.png, summary.txt, window.txt (the measured window). Last line:
 #   experiment: adaptive miss=… acc=… | static-small miss=… acc=… | static-mid … | static-large …
@@ -204,7 +205,7 @@ shape() {
 }
 
 echo "warmup=$warm duration=$dur" >"$out/window.txt"
-echo "policy,clients,slo_ms,fps,trace,frames,results,drops,lost,miss,acc,p50_ms,p99_ms" \
+echo "policy,clients,slo_ms,fps,trace,frames,results,drops,lost,miss,acc,p50_ms,p99_ms,refused" \
 	>"$out/runs.csv"
 total=$((${#clients_l[@]} * ${#slo_l[@]} * ${#fps_l[@]} * ${#pol_l[@]}))
 secs=$((total * (dur + warm + 8)))
@@ -268,9 +269,9 @@ for pol in "${pol_l[@]}"; do
 				row=$("$plot" row --accuracy "$acc" --slo-ms "$slo" --warmup "$warm" \
 					--duration "$dur" "$rd"/client-*.csv) || die "cannot summarise $rd"
 				echo "$pol,$n,$slo,$fps,$trace,$row" >>"$out/runs.csv"
-				IFS=, read -r fr rs dr lo mi ac p5 p9 <<<"$row"
+				IFS=, read -r fr rs dr lo mi ac p5 p9 rf <<<"$row"
 				echo "  frames=$fr results=$rs drops=$dr lost=$lo miss=$mi acc=$ac" \
-					"p50_ms=$p5 p99_ms=$p9 | $(grep '^serve:' "$rd/server.log" | tail -1 |
+					"p50_ms=$p5 p99_ms=$p9 refused=$rf | $(grep '^serve:' "$rd/server.log" | tail -1 |
 					tr ' ' '\n' | grep -E '^(drops|late|device_busy)=' | tr '\n' ' ')"
 			done
 		done

@@ -5,7 +5,8 @@
 # clients, end-to-end accounting), stock ffmpeg. The CPU backend with the nanodet family.
 # Exit 77 when not root, without namespaces, or without the model (scripts/fetch-models.sh).
 # Usage: test_e2e.sh SERVER CLIENT GEN CASE
-#   CASE: two_clients_slos | overload_sheds | churn_200 | shutdown_under_load | bad_config
+#   CASE: two_clients_slos | overload_sheds | churn_200 | shutdown_under_load | raw_client |
+#         bad_config
 set -uo pipefail
 srv=$1 cli=$2 gen=$3 case=$4
 tmp=$(mktemp -d)
@@ -297,6 +298,41 @@ shutdown_under_load)
 	[ $((results + late + refused + full)) -eq $((dispatched + unrouted)) ] ||
 		fail "answers: results $results + late $late + refused $refused + unposted $full != dispatched $dispatched + not routed $unrouted"
 	grep -q 'staging: free=\([0-9]*\) total=\1$' "$tmp/srv.log" || fail "staging slots not all back"
+	;;
+raw_client)
+	# an uncompressed (RFC 4175, I420) sender reporting 8 Mbit/s: the server plans it with
+	# raw frame bytes (1.5 per pixel: at 5 fps nothing above 352x352 fits; planned as JPEG
+	# it would get 640); it starts at 320x240, is assigned a square and re-registers before
+	# sending at it; every frame reassembles at its size and is answered, most with RESULTs
+	net_up 1 || skip "cannot make veth"
+	srv_start 12
+	ip netns exec "${tag}n1" "$cli" --server "$SRV_IP:5004" --synthetic --format raw \
+		--fps 5 --slo-ms 400 --bw-kbps 8000 --duration 6 --csv "$tmp/c1.csv" \
+		>"$tmp/c1.out" 2>"$tmp/c1.err" || fail "raw client exit $?: $(cat "$tmp/c1.err")"
+	kill -INT "$spid"
+	srv_wait
+	cat "$tmp/c1.out"
+	sent=$(kv "$tmp/c1.out" client: sent)
+	res=$(kv "$tmp/c1.out" client: results)
+	drops=$(kv "$tmp/c1.out" client: drops)
+	lost=$(kv "$tmp/c1.out" client: lost)
+	sizes=$(kv "$tmp/c1.out" client: sizes)
+	[ "$sent" -ge 25 ] || fail "raw client sent only $sent frames"
+	[ "$lost" -eq 0 ] || fail "raw client: $lost frames got neither RESULT nor DROP"
+	[ $((res + drops)) -eq "$sent" ] || fail "raw client: results $res + drops $drops != sent $sent"
+	[ $((res * 2)) -ge "$sent" ] || fail "raw client: only $res RESULTs for $sent frames"
+	[ "$(echo "$sizes" | tr ',' '\n' | grep -c .)" -ge 2 ] ||
+		fail "raw client never changed size (sizes=$sizes): the ASSIGN path is not exercised"
+	# the variants that answered (CSV column 7) were planned for raw frames
+	vmax=$(tail -n +2 "$tmp/c1.csv" | cut -d, -f7 | grep . | sort -n | tail -1)
+	[ -n "$vmax" ] && [ "$vmax" -le 352 ] ||
+		fail "raw client served at variant ${vmax:-none}: not planned with raw frame bytes"
+	cnt() { grep '^counters:' "$tmp/srv.log" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+	[ "$(cnt frames_complete)" -eq "$sent" ] ||
+		fail "server completed $(cnt frames_complete) raw frames of $sent"
+	[ "$(cnt frames_incomplete)" -eq 0 ] || fail "$(cnt frames_incomplete) raw frames incomplete"
+	[ "$(cnt drop_payload)" -eq 0 ] || fail "$(cnt drop_payload) raw payloads refused"
+	[ "$(cnt registers)" -ge 2 ] || fail "the raw client did not re-register at its new size"
 	;;
 *)
 	echo "unknown case $case" >&2
