@@ -124,6 +124,19 @@ srv_wait() {
 	[ $rc -eq 0 ] || fail "server exit $rc"
 }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# answered NAME OUT MIN_SENT: shoal-client's summary in OUT: at least MIN_SENT frames sent,
+# each answered once (RESULT or DROP, none lost), some RESULTs; sets sent and res
+answered() {
+	local drops lost
+	sent=$(kv "$2" client: sent)
+	res=$(kv "$2" client: results)
+	drops=$(kv "$2" client: drops)
+	lost=$(kv "$2" client: lost)
+	[ "$sent" -ge "$3" ] || fail "$1 sent only $sent frames"
+	[ "$lost" -eq 0 ] || fail "$1: $lost frames got neither RESULT nor DROP"
+	[ $((res + drops)) -eq "$sent" ] || fail "$1: results $res + drops $drops != sent $sent"
+	[ "$res" -gt 0 ] || fail "$1: no RESULT"
+}
 
 case "$case" in
 two_clients_slos)
@@ -146,14 +159,7 @@ two_clients_slos)
 	srv_wait
 	cat "$tmp/c1.out" "$tmp/c2.out"
 	for c in c1 c2; do
-		sent=$(kv "$tmp/$c.out" client: sent)
-		res=$(kv "$tmp/$c.out" client: results)
-		drops=$(kv "$tmp/$c.out" client: drops)
-		lost=$(kv "$tmp/$c.out" client: lost)
-		[ "$sent" -ge 40 ] || fail "$c sent only $sent frames"
-		[ "$lost" -eq 0 ] || fail "$c: $lost frames got neither RESULT nor DROP"
-		[ $((res + drops)) -eq "$sent" ] || fail "$c: results $res + drops $drops != sent $sent"
-		[ "$res" -gt 0 ] || fail "$c: no RESULT"
+		answered "$c" "$tmp/$c.out" 40
 		# one CSV row per frame, each frame once
 		rows=$(tail -n +2 "$tmp/$c.csv" | wc -l)
 		[ "$rows" -eq "$sent" ] || fail "$c: $rows CSV rows for $sent frames"
@@ -312,14 +318,8 @@ raw_client)
 	kill -INT "$spid"
 	srv_wait
 	cat "$tmp/c1.out"
-	sent=$(kv "$tmp/c1.out" client: sent)
-	res=$(kv "$tmp/c1.out" client: results)
-	drops=$(kv "$tmp/c1.out" client: drops)
-	lost=$(kv "$tmp/c1.out" client: lost)
+	answered "raw client" "$tmp/c1.out" 25
 	sizes=$(kv "$tmp/c1.out" client: sizes)
-	[ "$sent" -ge 25 ] || fail "raw client sent only $sent frames"
-	[ "$lost" -eq 0 ] || fail "raw client: $lost frames got neither RESULT nor DROP"
-	[ $((res + drops)) -eq "$sent" ] || fail "raw client: results $res + drops $drops != sent $sent"
 	[ $((res * 2)) -ge "$sent" ] || fail "raw client: only $res RESULTs for $sent frames"
 	[ "$(echo "$sizes" | tr ',' '\n' | grep -c .)" -ge 2 ] ||
 		fail "raw client never changed size (sizes=$sizes): the ASSIGN path is not exercised"
