@@ -60,6 +60,8 @@ void srv_metrics_render(void *arg, struct ctl_prom *out)
 		{"shoal_client_fps", "measured frames per second"},
 		{"shoal_client_bandwidth_kbps", "uplink estimate from its REPORT (0: none)"},
 		{"shoal_client_upload_kbps", "upload rate measured on its frames (0: none)"},
+		{"shoal_client_rtt_seconds",
+		 "round trip from its REPORT (half of it is taken off its frames' deadlines)"},
 	};
 	for (unsigned f = 0; f < sizeof(cf) / sizeof(cf[0]); f++) {
 		ctl_prom_family(out, cf[f].name, f < 4 ? "counter" : "gauge", cf[f].help);
@@ -74,7 +76,8 @@ void srv_metrics_render(void *arg, struct ctl_prom *out)
 			case 4: val = r[i].instance >= 0 ? r[i].size : 0; break;
 			case 5: val = st->fps_x100 / 100.0; break;
 			case 6: val = st->bw_kbps; break;
-			default: val = st->upload_kbps; break;
+			case 7: val = st->upload_kbps; break;
+			default: val = st->rtt_us * 1e-6; break;
 			}
 			srv_client_label(&r[i].key, lab, sizeof(lab));
 			ctl_prom_sample(out, cf[f].name, lab, val);
@@ -167,8 +170,11 @@ void srv_metrics_render(void *arg, struct ctl_prom *out)
 	ctl_prom_family(out, "shoal_sched_solve_seconds", "gauge", "time of the last solve");
 	ctl_prom_sample(out, "shoal_sched_solve_seconds", NULL, sv->solve_ms_last * 1e-3);
 	ctl_prom_family(out, "shoal_sched_latency_ratio", "gauge",
-			"measured/profiled ratio the last plan used");
+			"measured/profiled ratio the last plan used, times its margin");
 	ctl_prom_sample(out, "shoal_sched_latency_ratio", NULL, sv->ratio);
+	ctl_prom_family(out, "shoal_sched_margin", "gauge",
+			"safety factor on the ratio, raised while frames are dropped late");
+	ctl_prom_sample(out, "shoal_sched_margin", NULL, sv->margin);
 	ctl_prom_family(out, "shoal_sched_solve_seconds_max", "gauge", "longest solve so far");
 	ctl_prom_sample(out, "shoal_sched_solve_seconds_max", NULL, sv->solve_ms_max * 1e-3);
 	ctl_prom_family(out, "shoal_sched_device_share", "gauge",
@@ -192,8 +198,8 @@ void srv_metrics_render(void *arg, struct ctl_prom *out)
 void srv_serve_stats_line(const struct srv *s)
 {
 	const struct srv_serve *sv = s->sv;
-	printf("serve: clients=%u plans=%llu ratio=%.2f", sv->n_reg,
-	       (unsigned long long)sv->plans_applied, sv->ratio);
+	printf("serve: clients=%u plans=%llu ratio=%.2f margin=%.2f", sv->n_reg,
+	       (unsigned long long)sv->plans_applied, sv->ratio, sv->margin);
 	for (int i = 0; i < (int)s->o.instances; i++) {
 		struct gpu_exec_instance_stats st;
 		if (gpu_exec_instance_stats(sv->ex, i, &st) == 0)

@@ -52,6 +52,8 @@ struct srv_serve {
 	struct ctl_profile prof;   /* as loaded */
 	struct ctl_profile scaled; /* latencies times the executor's correction ratio */
 	double ratio;              /* the ratio used for the last plan */
+	double margin;             /* safety factor on it, following the late frames (>= 1) */
+	uint64_t m_late, m_total;  /* executor late / finished frames at the last plan */
 	int share;                 /* instances in use the last plan shared the device among */
 	struct ctl_params prm;
 	/* executor, dispatcher */
@@ -82,6 +84,7 @@ struct srv_serve {
 	struct ctl_trigger *trig;
 	struct ctl_decision *dec[2];
 	struct ctl_decision *dec_try; /* a second solve with a smaller device share */
+	struct ctl_decision *dec_alt; /* the plan without the margin */
 	int last;         /* index of the applied decision, -1 none */
 	int pending;      /* dec[1 - last] (or dec[0]) waits for its variants */
 	int pend_idx;
