@@ -91,13 +91,9 @@ struct ctl_params {
 	int sa_iters;           /* annealing steps per phase */
 	double damping;         /* keep the previous variants unless the gain exceeds this fraction */
 	int exact_states;       /* search every variant multiset when there are at most this many */
-	double wait_factor;     /* a client on (m, b) needs budget >= wait_factor * lat_m[b]
-				 * (DESIGN.md §7: 2, the batch running when its frame arrives, then
-				 * its own; more when slow batches are slower than the typical) */
 };
 
-/* Defaults: response 200 B, overhead 2 ms, seed 1, 400 steps, damping 0.01, exact <= 2,000,
- * wait factor 2. */
+/* Defaults: response 200 B, overhead 2 ms, seed 1, 400 steps, damping 0.01, exact <= 2,000. */
 void ctl_params_default(struct ctl_params *p, int n_slots, int max_batch);
 
 enum ctl_reason {

@@ -154,7 +154,7 @@ int ctl_milp_solve(const struct ctl_profile *p, const struct ctl_client *c, int 
 		for (int i = 0; i < n; i++)
 			for (int m = 0; m < V; m++) {
 				if (!valid_client(&c[i]) ||
-				    bud[(size_t)i * V + m] < prm->wait_factor * p->v[m].lat_ms[0])
+				    bud[(size_t)i * V + m] < 2.0 * p->v[m].lat_ms[0])
 					continue;
 				int col = glp_add_cols(lp, 1);
 				glp_set_col_kind(lp, col, GLP_BV);
@@ -211,8 +211,7 @@ int ctl_milp_solve(const struct ctl_profile *p, const struct ctl_client *c, int 
 				ind[++k] = col;
 				val[k] = 1;
 				for (int b = 1; b <= B; b++)
-					if (bud[(size_t)i * V + m] >=
-					    prm->wait_factor * p->v[m].lat_ms[b - 1]) {
+					if (bud[(size_t)i * V + m] >= 2.0 * p->v[m].lat_ms[b - 1]) {
 						ind[++k] = mc.zcol[((size_t)s * V + m) * B + b - 1];
 						val[k] = -1;
 					}

@@ -99,7 +99,6 @@ void ctl_params_default(struct ctl_params *p, int n_slots, int max_batch)
 	p->sa_iters = 400;
 	p->damping = 0.01;
 	p->exact_states = 2000;
-	p->wait_factor = 2.0;
 }
 
 uint64_t ctl_rng_next(uint64_t *state)
@@ -158,7 +157,7 @@ static enum ctl_reason unserved_reason(const struct ctl_profile *p, const struct
 		if (!bw_feasible(p, c, m))
 			continue;
 		any_bw = 1;
-		if (ctl_budget_ms(p, c, m, prm) >= prm->wait_factor * p->v[m].lat_ms[0])
+		if (ctl_budget_ms(p, c, m, prm) >= 2.0 * p->v[m].lat_ms[0])
 			return CTL_REASON_CAPACITY;
 	}
 	return any_bw ? CTL_REASON_SLO : CTL_REASON_BANDWIDTH;
@@ -653,7 +652,7 @@ static int prepare(struct ctl_sched *s, const struct ctl_profile *p, const struc
 		for (int m = 0; m < s->V; m++) {
 			double bud = ctl_budget_ms(p, &c[i], m, prm);
 			int mb = 0;
-			while (mb < s->B && bud >= prm->wait_factor * p->v[m].lat_ms[mb])
+			while (mb < s->B && bud >= 2.0 * p->v[m].lat_ms[mb])
 				mb++;
 			s->maxb[(size_t)i * CTL_MAX_VARIANTS + m] = (uint8_t)mb;
 			any |= mb > 0;
@@ -742,9 +741,8 @@ int ctl_sched_solve(struct ctl_sched *s, const struct ctl_profile *p, const stru
 				 s->max_clients < out->cap_clients ? s->max_clients
 								   : out->cap_clients);
 	if (!isfinite(prm->response_bytes) || prm->response_bytes < 0 ||
-	    !isfinite(prm->overhead_ms) || prm->overhead_ms < 0 || !isfinite(prm->damping) ||
-	    !(prm->wait_factor >= 1 && prm->wait_factor < 1e6))
-		return sched_err(s, "bad response bytes, overhead, damping or wait factor");
+	    !isfinite(prm->overhead_ms) || prm->overhead_ms < 0 || !isfinite(prm->damping))
+		return sched_err(s, "bad response bytes, overhead or damping");
 	int rc = prepare(s, p, c, n, prm);
 	if (rc)
 		return rc;
@@ -910,7 +908,7 @@ int ctl_decision_check(const struct ctl_profile *p, const struct ctl_client *c, 
 			return chk(err, errlen, "client %u: variant %d but slot runs %d", c[i].id,
 				   ca->variant, sa->variant);
 		double bud = ctl_budget_ms(p, &c[i], sa->variant, prm);
-		double need = prm->wait_factor * p->v[sa->variant].lat_ms[sa->batch - 1];
+		double need = 2.0 * p->v[sa->variant].lat_ms[sa->batch - 1];
 		if (bud < need)
 			return chk(err, errlen, "client %u: budget %g ms below 2 x latency %g ms",
 				   c[i].id, bud, need);

@@ -118,24 +118,23 @@ unsigned srv_clients_gather(struct srv *s)
 	return n;
 }
 
-/* The executor's measured/profiled latency ratio for planning: the largest median ratio of
- * its instances that have run at least 8 batches (1 when none has): a slot's throughput is
- * what its typical batch gives. *wait_factor: the budget a client needs, in those batches:
- * a typical one running when its frame arrives, then its own slow one (the executor's
- * deadline check uses the 95th percentile), 1 + p95/p50, at least DESIGN.md §7's 2. Planned
- * at the 95th percentile throughout, the server refused clients the device had time for. */
-static double srv_exec_ratio(const struct srv_serve *sv, int n_inst, double *wait_factor)
+/* The executor's measured/profiled latency ratio for planning: the largest over its
+ * instances that have run at least 8 batches of the mean of their median and 95th-percentile
+ * ratios, 1 when none has. A client's budget must hold twice its batch's latency (a batch
+ * running when its frame arrives, then its own): planned with this ratio that is a typical
+ * batch plus a slow one, which is what the executor's deadline check (95th percentile)
+ * asks of a frame. The 95th percentile alone (the budget then holds two slow batches)
+ * refused clients the device had time for. */
+static double srv_exec_ratio(const struct srv_serve *sv, int n_inst)
 {
 	double r = 0;
-	*wait_factor = 2.0;
 	for (int i = 0; i < n_inst; i++) {
 		struct gpu_exec_instance_stats st;
-		if (gpu_exec_instance_stats(sv->ex, i, &st) != 0 || st.batches < 8 ||
-		    !(st.ratio_p50 > 0))
+		if (gpu_exec_instance_stats(sv->ex, i, &st) != 0 || st.batches < 8)
 			continue;
-		r = st.ratio_p50 > r ? st.ratio_p50 : r;
-		double w = 1.0 + st.ratio / st.ratio_p50;
-		*wait_factor = w > *wait_factor ? w : *wait_factor;
+		double m = 0.5 * (st.ratio_p50 + st.ratio);
+		if (m > r)
+			r = m;
 	}
 	return r > 0 ? r : 1.0;
 }
@@ -289,7 +288,7 @@ int srv_control_plan(struct srv *s, double now_ms, int first)
 	struct srv_serve *sv = s->sv;
 	(void)now_ms;
 	srv_margin_update(sv, (int)s->o.instances);
-	sv->ratio = srv_exec_ratio(sv, (int)s->o.instances, &sv->prm.wait_factor) * sv->margin;
+	sv->ratio = srv_exec_ratio(sv, (int)s->o.instances) * sv->margin;
 	/* The scheduler treats its slots as running side by side; here every instance shares
 	 * one device, time-sliced one batch at a time. So each slot is planned with its share
 	 * of the device: latencies times the number K of instances in use (a slot's throughput

@@ -283,41 +283,6 @@ static int test_known_optima_match_heuristic_and_milp(void)
 	return ST_PASS;
 }
 
-/* The budget rule's factor: a client whose budget holds 2·lat but not 3·lat at batch 1 is
- * served with the default and refused (slo) with wait_factor 3; an invalid factor is an
- * error. */
-static int test_wait_factor_sets_the_budget_rule(void)
-{
-	struct ctl_profile p;
-	tiny_profile(&p, 0.5); /* lo 5 ms, hi 10 ms, batch 1 */
-	struct ctl_client c[1] = {mk(1, 25, 10)}; /* budget 25: 2 x 10 fits, 3 x 10 does not */
-	struct ctl_params prm;
-	ctl_params_default(&prm, 1, 1);
-	prm.response_bytes = 0;
-	prm.overhead_ms = 0;
-	struct ctl_sched *s = ctl_sched_create(1, 1);
-	struct ctl_decision *d = ctl_decision_create(1, 1);
-	ST_CHECK(s && d);
-	ST_CHECK(prm.wait_factor == 2.0);
-	ST_CHECK_EQ(ctl_sched_solve(s, &p, c, 1, &prm, NULL, d), 0);
-	ST_CHECK_EQ(d->clients[0].reason, CTL_REASON_SERVED);
-	ST_CHECK_EQ(d->clients[0].size, 200);
-	prm.wait_factor = 3.0; /* hi needs 30 > 25: lo (15) serves it */
-	ST_CHECK_EQ(ctl_sched_solve(s, &p, c, 1, &prm, NULL, d), 0);
-	ST_CHECK_EQ(d->clients[0].reason, CTL_REASON_SERVED);
-	ST_CHECK_EQ(d->clients[0].size, 100);
-	char err[256];
-	ST_CHECK_EQ(ctl_decision_check(&p, c, 1, &prm, d, err, sizeof(err)), 0);
-	prm.wait_factor = 6.0; /* lo needs 30 too: nothing fits */
-	ST_CHECK_EQ(ctl_sched_solve(s, &p, c, 1, &prm, NULL, d), 0);
-	ST_CHECK_EQ(d->clients[0].reason, CTL_REASON_SLO);
-	prm.wait_factor = 0.5;
-	ST_CHECK(ctl_sched_solve(s, &p, c, 1, &prm, NULL, d) < 0);
-	ctl_sched_destroy(s);
-	ctl_decision_destroy(d);
-	return ST_PASS;
-}
-
 static int test_heuristic_within_milp_optimum_on_random_small(void)
 {
 	ST_SKIP_IF(!ctl_milp_available(), "built without GLPK");
@@ -596,7 +561,6 @@ ST_MAIN(ST_CASE(test_random_decisions_satisfy_constraints),
 	ST_CASE(test_heuristic_within_milp_optimum_on_random_small),
 	ST_CASE(test_bad_input_gives_errors_or_honest_not_served),
 	ST_CASE(test_raw_sender_planned_with_raw_frame_bytes),
-	ST_CASE(test_wait_factor_sets_the_budget_rule),
 	ST_CASE(test_profile_csv_load_and_monotone_repair),
 	ST_CASE(test_instance_file_parse_and_errors),
 	ST_CASE(test_damping_keeps_previous_variants_on_small_change))
