@@ -502,12 +502,17 @@ static int peer_run(struct peer *p)
 }
 
 /* Stops the peer thread; what it saw (its frame buffer included) stays readable. */
+/* Stops the peer thread, then reads what is still queued: the client's last datagrams (its
+ * final REPORT, BYE) were in the sockets when it returned, but the thread may have stopped
+ * before reading them. */
 static void peer_halt(struct peer *p)
 {
 	if (p->halted)
 		return;
 	atomic_store(&p->stop, 1);
 	pthread_join(p->thread, NULL);
+	peer_read(p, 0);
+	peer_read(p, 1);
 	p->halted = 1;
 }
 
