@@ -125,8 +125,9 @@ enum dp_cnt {
 	DP_CNT_DROP_RTP,        /* RTP header rejected by dp_rtp_parse */
 	DP_CNT_DROP_RTP_PT,     /* payload type neither JPEG nor the configured raw PT */
 	DP_CNT_DROP_PAYLOAD,    /* RFC 2435 / RFC 4175 payload rejected */
-	DP_CNT_DROP_RTCP,       /* RTCP rejected by the parser */
-	DP_CNT_DROP_TABLE_FULL, /* new client while the table is full */
+	DP_CNT_DROP_RTCP,       /* RTCP (or a part of a compound datagram) rejected: by the
+				 * parser, or a REGISTER while the client table is full */
+	DP_CNT_DROP_TABLE_FULL, /* RTP of a new client while the table is full */
 	DP_CNT_DROP_DUP,        /* duplicate RTP packet */
 	DP_CNT_DROP_STALE,      /* RTP packet of a frame already finished or abandoned */
 	/* complete frames the consumer dropped (dp_drop_post) */

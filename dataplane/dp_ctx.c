@@ -243,7 +243,9 @@ static void dp_register_rx(struct dp_ctx *ctx, const struct rte_ether_addr *mac,
 	int created;
 	struct dp_client *c = dp_client_get(ctx, &key, now_ns, &created);
 	if (!c) {
-		DP_CNT_INC(ctx, DP_CNT_DROP_TABLE_FULL);
+		/* a part of an RTCP datagram (counted as one), not a packet: drop_table_full
+		 * counts RTP packets, one outcome each */
+		DP_CNT_INC(ctx, DP_CNT_DROP_RTCP);
 		return;
 	}
 	DP_CNT_INC(ctx, DP_CNT_REGISTERS);
