@@ -297,13 +297,13 @@ int srv_control_plan(struct srv *s, double now_ms, int first)
 	 * K = every instance first, then fewer (fewer variants, each with more of the device:
 	 * larger batches fit the budgets); the best plan by served fps, then accuracy, wins. */
 	int share = (int)s->o.instances;
-	srv_profile_scale(sv, sv->ratio * share);
 	int idx = sv->last < 0 ? 0 : 1 - sv->last;
 	const struct ctl_decision *prev = sv->last < 0 ? NULL : sv->dec[sv->last];
 	int n = first ? 0 : (int)sv->n_reg;
 	uint64_t t0 = dp_now_ns();
 	int rc;
 	if (s->o.policy != SRV_POLICY_ADAPTIVE) {
+		srv_profile_scale(sv, sv->ratio * share);
 		rc = srv_static_plan(s, n, sv->dec[idx]);
 	} else {
 		int best = share;

@@ -105,6 +105,28 @@ struct fix {
 	struct gpu_family *fam;
 };
 
+/* Packs the model being built in b and loads it as the fixture's family on a 1-thread CPU
+ * backend. */
+static int fix_load(struct fix *fx, struct mb *b, const char *name)
+{
+	size_t len;
+	uint8_t *buf = mb_pack(b, &len);
+	char err[256] = "";
+	memset(fx, 0, sizeof *fx);
+	fx->g = mdl_graph_load_mem(buf, len, name, err, sizeof err);
+	free(buf);
+	if (fx->g)
+		fx->be = gpu_backend_cpu_create(1, err, sizeof err);
+	if (fx->be)
+		fx->fam = gpu_family_load(fx->be, fx->g, err, sizeof err);
+	if (!fx->fam) {
+		fprintf(stderr, "fixture: %s\n", err);
+		return ST_FAIL;
+	}
+	rec_reset();
+	return ST_PASS;
+}
+
 /* x [N, 3, H, W] -> Conv 3x3 (no padding, 4 channels) -> Relu -> y: sizes below 3 fail. */
 static int fix_open(struct fix *fx)
 {
@@ -120,22 +142,7 @@ static int fix_open(struct fix *fx)
 	attr_ints(n, "kernel_shape", 2, (const int64_t[]){3, 3});
 	mb_node(&b, "Relu", "relu0", "c", "y");
 	mb_output(&b, "y");
-	size_t len;
-	uint8_t *buf = mb_pack(&b, &len);
-	char err[256] = "";
-	memset(fx, 0, sizeof *fx);
-	fx->g = mdl_graph_load_mem(buf, len, "conv.onnx", err, sizeof err);
-	free(buf);
-	if (fx->g)
-		fx->be = gpu_backend_cpu_create(1, err, sizeof err);
-	if (fx->be)
-		fx->fam = gpu_family_load(fx->be, fx->g, err, sizeof err);
-	if (!fx->fam) {
-		fprintf(stderr, "fixture: %s\n", err);
-		return ST_FAIL;
-	}
-	rec_reset();
-	return ST_PASS;
+	return fix_load(fx, &b, "conv.onnx");
 }
 
 /* A CenterNet-like head (stride 4): heatmap = mean of the red channel over 4x4 cells,
@@ -166,22 +173,7 @@ static int fix_open_det(struct fix *fx)
 	mb_output(&b, "heatmap");
 	mb_output(&b, "heatmax");
 	mb_output(&b, "wh");
-	size_t len;
-	uint8_t *buf = mb_pack(&b, &len);
-	char err[256] = "";
-	memset(fx, 0, sizeof *fx);
-	fx->g = mdl_graph_load_mem(buf, len, "centernet.onnx", err, sizeof err);
-	free(buf);
-	if (fx->g)
-		fx->be = gpu_backend_cpu_create(1, err, sizeof err);
-	if (fx->be)
-		fx->fam = gpu_family_load(fx->be, fx->g, err, sizeof err);
-	if (!fx->fam) {
-		fprintf(stderr, "fixture: %s\n", err);
-		return ST_FAIL;
-	}
-	rec_reset();
-	return ST_PASS;
+	return fix_load(fx, &b, "centernet.onnx");
 }
 
 static void fix_close(struct fix *fx)
