@@ -42,7 +42,14 @@ struct srv_opts {
 	int exec_cpu;          /* -1: unpinned */
 	int policy;            /* enum srv_policy */
 	double overhead_ms, period_ms, score_min, guard_ms;
+	double headroom;      /* share of the measured capacity the adaptive plan keeps free */
 };
+
+/* The least margin the adaptive plan runs with: 1 / (1 - headroom). */
+static inline double srv_margin_floor(const struct srv_opts *o)
+{
+	return 1.0 / (1.0 - o->headroom);
+}
 
 struct srv_queue {
 	struct dp_ctx *ctx;

@@ -195,21 +195,30 @@ static void srv_profile_scale(struct srv_serve *sv, double scale)
 			sv->scaled.v[m].lat_ms[b] *= scale;
 }
 
-/* The plan's margin follows the misses it causes. Frames the executor finished are counted
- * from the last decision on: once 3 were dropped late and that is more than 1 % of them, the
- * latencies the next plan uses grow by a quarter (up to 4x); once 100 were finished with at
- * most 1 % late, they shrink by a tenth (down to 1x); either way counting starts again. The
- * measured ratio alone misses what its model leaves out on a shared machine (a batch's wait
- * behind others, bursts of contention): this closes the loop on the outcome itself. */
-static void srv_margin_update(struct srv_serve *sv, int n_inst)
+/* The plan's margin follows the misses it causes: frames the executor dropped late plus
+ * RESULTs the data plane sent after their SLO, counted against the frames finished since the
+ * last change. Once 3 were missed and that is more than 1 % of them, the latencies the next
+ * plan uses grow by a quarter (up to 4x); once 100 were finished with at most 1 % missed,
+ * they shrink by a tenth, down to the floor that --headroom sets (1 / (1 - headroom): the
+ * plan keeps that share of the measured capacity free); either way counting starts again.
+ * The measured ratio alone misses what its model leaves out on a shared machine (a batch's
+ * wait behind others, bursts of contention, a queue that builds at full load): this closes
+ * the loop on the outcome itself. */
+static void srv_margin_update(struct srv *s)
 {
+	struct srv_serve *sv = s->sv;
 	uint64_t late = 0, total = 0;
-	for (int i = 0; i < n_inst; i++) {
+	for (unsigned i = 0; i < s->o.instances; i++) {
 		struct gpu_exec_instance_stats st;
-		if (gpu_exec_instance_stats(sv->ex, i, &st) != 0)
+		if (gpu_exec_instance_stats(sv->ex, (int)i, &st) != 0)
 			continue;
 		late += st.frames_late;
 		total += st.frames_done + st.frames_late;
+	}
+	for (unsigned q = 0; q < s->nq; q++) {
+		uint64_t c[DP_CNT__COUNT];
+		dp_counters_get(s->q[q].ctx, c);
+		late += c[DP_CNT_RESULTS_LATE];
 	}
 	uint64_t dl = late - sv->m_late, dt = total - sv->m_total;
 	int up = dl >= 3 && dl * 100 > dt, down = dt >= 100 && dl * 100 <= dt;
@@ -217,10 +226,13 @@ static void srv_margin_update(struct srv_serve *sv, int n_inst)
 		return;
 	sv->m_late = late;
 	sv->m_total = total;
+	double floor = srv_margin_floor(&s->o);
 	if (up)
 		sv->margin = sv->margin * 1.25 < 4.0 ? sv->margin * 1.25 : 4.0;
 	else
-		sv->margin = sv->margin * 0.9 > 1.0 ? sv->margin * 0.9 : 1.0;
+		sv->margin = sv->margin * 0.9 > floor ? sv->margin * 0.9 : floor;
+	if (sv->margin < floor)
+		sv->margin = floor;
 }
 
 /* Lexicographic like the scheduler: more fps served, then more accuracy·fps by more than
@@ -287,7 +299,7 @@ int srv_control_plan(struct srv *s, double now_ms, int first)
 {
 	struct srv_serve *sv = s->sv;
 	(void)now_ms;
-	srv_margin_update(sv, (int)s->o.instances);
+	srv_margin_update(s);
 	sv->ratio = srv_exec_ratio(sv, (int)s->o.instances) * sv->margin;
 	/* The scheduler treats its slots as running side by side; here every instance shares
 	 * one device, time-sliced one batch at a time. So each slot is planned with its share

@@ -344,7 +344,7 @@ int srv_serve_start(struct srv *s, char *err, size_t len)
 		return -1;
 	}
 	sv->last = -1;
-	sv->margin = 1.0;
+	sv->margin = srv_margin_floor(o);
 	ctl_params_default(&sv->prm, (int)o->instances, (int)o->max_batch);
 	sv->prm.overhead_ms = o->overhead_ms;
 	/* executor */

@@ -96,6 +96,10 @@ static const char srv_usage[] =
 	"  --overhead-ms X        per-frame server overhead the scheduler budgets (default 5)\n"
 	"  --period-ms X          re-plan at least this often (default 500; also on join, leave\n"
 	"                         and bandwidth change)\n"
+	"  --headroom F           share of the measured capacity the adaptive plan keeps free\n"
+	"                         for bursts (default 0.2: latencies planned at 1.25x the\n"
+	"                         measured ones at least; never at the cost of a client that\n"
+	"                         could be served without it)\n"
 	"  --guard-ms X           slack the executor keeps before a deadline when it waits to\n"
 	"                         fill a batch (default 10)\n"
 	"  --score-min X          detection score threshold (default 0.3)\n"
@@ -125,6 +129,7 @@ enum srv_opt_id {
 	SRV_O_PROFILE, SRV_O_BACKEND, SRV_O_THREADS, SRV_O_INSTANCES, SRV_O_MAX_BATCH,
 	SRV_O_MAX_VARIANTS, SRV_O_OVERHEAD_MS, SRV_O_PERIOD_MS, SRV_O_SCORE_MIN, SRV_O_EXEC_CPU,
 	SRV_O_POLL_IDLE_US, SRV_O_METRICS, SRV_O_IDLE_TIMEOUT, SRV_O_GUARD_MS, SRV_O_POLICY,
+	SRV_O_HEADROOM,
 };
 
 struct srv_opt {
@@ -152,7 +157,7 @@ static const struct srv_opt srv_opt_table[] = {
 	{"score-min", SRV_O_SCORE_MIN, 1},   {"exec-cpu", SRV_O_EXEC_CPU, 1},
 	{"poll-idle-us", SRV_O_POLL_IDLE_US, 1}, {"metrics", SRV_O_METRICS, 1},
 	{"idle-timeout", SRV_O_IDLE_TIMEOUT, 1}, {"guard-ms", SRV_O_GUARD_MS, 1},
-	{"policy", SRV_O_POLICY, 1},
+	{"policy", SRV_O_POLICY, 1},           {"headroom", SRV_O_HEADROOM, 1},
 };
 
 static void srv_opts_defaults(struct srv_opts *o)
@@ -184,6 +189,7 @@ static void srv_opts_defaults(struct srv_opts *o)
 	o->guard_ms = 10;
 	o->period_ms = 500;
 	o->score_min = 0.3;
+	o->headroom = 0.2;
 }
 
 static const struct srv_opt *srv_opt_find(const char *name, size_t len)
@@ -386,6 +392,10 @@ static int srv_opt_apply(struct srv_opts *o, const struct srv_opt *opt, const ch
 	case SRV_O_PERIOD_MS:
 		if (srv_parse_double(val, 10, 60000, &o->period_ms))
 			what = "is not a period in ms (10-60000)";
+		break;
+	case SRV_O_HEADROOM:
+		if (srv_parse_double(val, 0, 0.9, &o->headroom))
+			what = "is not a capacity share (0-0.9)";
 		break;
 	case SRV_O_SCORE_MIN:
 		if (srv_parse_double(val, 0.01, 1, &o->score_min))

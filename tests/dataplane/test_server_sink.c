@@ -241,6 +241,7 @@ static int test_server_bad_options_one_line_exit_2(void)
 		{{"--", "--sink", "--ip", "10.0.0.1", "--raw-format", "nv12"}, "--raw-format"},
 		{{"--", "--sink", "--ip", "10.0.0.1", "--queues", "-1"}, "--queues"},
 		{{"--", "--sink", "--ip", "10.0.0.1", "--fps", "abc"}, "--fps"},
+		{{"--", "--sink", "--ip", "10.0.0.1", "--headroom", "0.95"}, "--headroom"},
 		{{"--", "--sink", "--ip", "10.0.0.1", "stray"}, "unexpected argument 'stray'"},
 		{{"--", "--sink", "--ip", "10.0.0.1", "--gpu-pci", "gpu0"}, "--gpu-pci"},
 		{{"--", "--sink=yes", "--ip", "10.0.0.1"}, "--sink takes no value"},
