@@ -13,8 +13,10 @@
  *   - W is packed once at family load into panels of CV_MR output channels ([K][CV_MR] each,
  *     zero rows past M); the micro-kernel keeps CV_MR x 48 outputs in registers over all of
  *     K and stores them once, bias and activation applied, straight into NCHW rows.
- * Tasks are (image, pixel block, channel range): a batch is one bigger GEMM. Machines without
- * AVX-512F keep the im2col + sgemm path of gpu_cpu_ops.c (gpu_cpu_conv_fast_ok says 0). */
+ * Tasks are (image, pixel block, channel range): a batch is one bigger GEMM. With AVX2 + FMA
+ * and no AVX-512F the same tiles are computed in 256-bit halves (cv_panel8: 4 channels x 24
+ * pixels per pass, 12 accumulators of the 16 registers). Machines with neither keep the
+ * im2col + sgemm path of gpu_cpu_ops.c (gpu_cpu_conv_fast_ok says 0). */
 #include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
@@ -32,7 +34,7 @@ int gpu_cpu_conv_fast_ok(const struct mdl_node *n, const void *wdata, const stru
 {
 	return n->op == MDL_OP_CONV && n->a.group == 1 && wdata && ws->rank == 4 &&
 	       ws->d[0] > 0 && ws->d[1] > 0 && n->a.kernel[0] == ws->d[2] &&
-	       n->a.kernel[1] == ws->d[3] && gpu_cpu_has_avx512();
+	       n->a.kernel[1] == ws->d[3] && gpu_cpu_has_avx2();
 }
 
 float *gpu_cpu_conv_pack(const struct mdl_node *n, const float *w, const struct mdl_shape *ws)
@@ -168,6 +170,86 @@ cv_panel(int nv, int64_t K, const float *A, const float *B, const int64_t *off, 
 	else
 		cv_kernel(1, K, A, B, off, y, ldy, mr, o, e);
 }
+
+/* 8-lane store mask of the bits m (lane i stored when bit i is set). */
+__attribute__((target("avx2"), always_inline)) static inline __m256i cv_mask8(unsigned m)
+{
+	__m256i sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+	return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)m), sel), sel);
+}
+
+/* AVX2 + FMA: rows r0 .. r0 + 3 (those below mr) of the tile, over its 8-lane columns
+ * u0 .. u0 + nw - 1 (column u is half u % 2 of 16-lane vector u / 2: its lanes go where
+ * that half of the vector's lane map says). */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+cv_kernel8(const int nw, int64_t K, const float *restrict A, const float *restrict B,
+	   const int64_t *restrict off, float *y, int64_t ldy, int r0, int mr, int u0,
+	   const struct cv_vec_out *o, const struct cv_epi *e)
+{
+	__m256 c[4][3];
+#pragma GCC unroll 4
+	for (int r = 0; r < 4; r++)
+#pragma GCC unroll 3
+		for (int w = 0; w < nw; w++)
+			c[r][w] = _mm256_setzero_ps();
+	const float *b0 = B + 8 * u0, *a0 = A + r0;
+	for (int64_t k = 0; k < K; k++) {
+		__m256 b[3];
+		const float *bk = b0 + off[k];
+#pragma GCC unroll 3
+		for (int w = 0; w < nw; w++)
+			b[w] = _mm256_loadu_ps(bk + 8 * w);
+		const float *ak = a0 + k * CV_MR;
+#pragma GCC unroll 4
+		for (int r = 0; r < 4; r++) {
+			__m256 a = _mm256_broadcast_ss(ak + r);
+#pragma GCC unroll 3
+			for (int w = 0; w < nw; w++)
+				c[r][w] = _mm256_fmadd_ps(a, b[w], c[r][w]);
+		}
+	}
+	__m256 zero = _mm256_setzero_ps(), neg = _mm256_set1_ps(e->neg);
+	__m256 lo = _mm256_set1_ps(e->lo), hi = _mm256_set1_ps(e->hi);
+#pragma GCC unroll 4
+	for (int r = 0; r < 4; r++) {
+		if (r0 + r >= mr)
+			break;
+		uintptr_t yr = (uintptr_t)(y + (r0 + r) * ldy);
+		__m256 bias = e->bias ? _mm256_set1_ps(e->bias[r0 + r]) : zero;
+#pragma GCC unroll 3
+		for (int w = 0; w < nw; w++) {
+			__m256 x = _mm256_add_ps(c[r][w], bias);
+			x = _mm256_fmadd_ps(neg, _mm256_min_ps(x, zero), _mm256_max_ps(x, zero));
+			if (e->clip)
+				x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+			const struct cv_vec_out *ov = &o[(u0 + w) / 2];
+			int h = 8 * ((u0 + w) % 2);
+			for (int i = 0; i < ov->n; i++) { /* lane 0 may lie before y, as above */
+				unsigned m = ((unsigned)ov->mask[i] >> h) & 0xffu;
+				if (m)
+					_mm256_maskstore_ps(
+						(float *)(yr + (uintptr_t)(ov->dst[i] + h) * sizeof(float)),
+						cv_mask8(m), x);
+			}
+		}
+	}
+}
+
+/* The tile of cv_panel on AVX2: 2 * nv columns of 8 in passes of at most 3, 4 rows a pass;
+ * both row halves of a column range back to back (the second reads its pixels from L1). */
+__attribute__((target("avx2,fma"))) static void
+cv_panel8(int nv, int64_t K, const float *A, const float *B, const int64_t *off, float *y,
+	  int64_t ldy, int mr, const struct cv_vec_out *o, const struct cv_epi *e)
+{
+	int nw = nv == 3 ? 3 : 2;
+	for (int u0 = 0; u0 < 2 * nv; u0 += nw)
+		for (int r0 = 0; r0 < mr; r0 += 4) {
+			if (nw == 3)
+				cv_kernel8(3, K, A, B, off, y, ldy, r0, mr, u0, o, e);
+			else
+				cv_kernel8(2, K, A, B, off, y, ldy, r0, mr, u0, o, e);
+		}
+}
 #else
 static void cv_panel(int nv, int64_t K, const float *A, const float *B, const int64_t *off,
 		     float *y, int64_t ldy, int mr, const struct cv_vec_out *o,
@@ -175,6 +257,13 @@ static void cv_panel(int nv, int64_t K, const float *A, const float *B, const in
 {
 	(void)nv, (void)K, (void)A, (void)B, (void)off, (void)y, (void)ldy, (void)mr, (void)o;
 	(void)e; /* never called: gpu_cpu_conv_fast_ok is 0 here */
+}
+
+static void cv_panel8(int nv, int64_t K, const float *A, const float *B, const int64_t *off,
+		      float *y, int64_t ldy, int mr, const struct cv_vec_out *o,
+		      const struct cv_epi *e)
+{
+	cv_panel(nv, K, A, B, off, y, ldy, mr, o, e);
 }
 #endif
 
@@ -189,6 +278,7 @@ struct cv_job {
 	int64_t img;           /* floats per image in src */
 	int64_t n_img, nparts; /* planes tasks: images, row parts */
 	int64_t nqb, ncb, msplit, mbper, mb;
+	int avx512; /* else AVX2 + FMA */
 	struct cv_epi e;
 };
 
@@ -222,7 +312,7 @@ static void cv_planes_task(void *arg, int64_t t)
 				memset(d, 0, (size_t)c0 * sizeof(float));
 				if (sw == 1) {
 					memcpy(d + c0, xr + c0, (size_t)(c1 - c0 + 1) * sizeof(float));
-				} else if (sw == 2) { /* fast path only runs with AVX-512 */
+				} else if (sw == 2 && j->avx512) {
 					gpu_cpu_stride2_avx512(xr + 2 * c0, d + c0, c1 - c0 + 1);
 				} else {
 					for (int64_t q = c0; q <= c1; q++)
@@ -284,7 +374,8 @@ static void cv_task(void *arg, int64_t t)
 		struct cv_epi e = j->e;
 		e.bias = j->bias ? j->bias + mb * CV_MR : NULL;
 		for (int i = 0; i < np; i++)
-			cv_panel(nv[i], j->K, A, src + start[i], j->off, y, j->P, mr, o[i], &e);
+			(j->avx512 ? cv_panel : cv_panel8)(nv[i], j->K, A, src + start[i], j->off, y,
+							   j->P, mr, o[i], &e);
 	}
 }
 
@@ -306,6 +397,7 @@ int gpu_cpu_conv_run(struct gpu_cpu_args *a)
 	j.KH = at->kernel[0], j.KW = at->kernel[1], j.K = j.C * j.KH * j.KW;
 	j.dh = at->dil[0], j.dw = at->dil[1];
 	j.pt = pads[0], j.pl = pads[1], j.sh = at->stride[0];
+	j.avx512 = gpu_cpu_has_avx512();
 	int64_t N = xs->d[0];
 	if (!N || !j.P || !j.M)
 		return 0;
@@ -363,12 +455,12 @@ int gpu_cpu_conv_run(struct gpu_cpu_args *a)
 /* ---- depthwise convolution ---------------------------------------------------------------------
  * One task per (image, channel): the channel's phase planes are built in the thread's slice of
  * the scratch (as above, one channel at a time), then each output row is computed 16 pixels
- * at a time, every tap one unaligned load and one FMA, bias and activation applied in
+ * (AVX2: 8) at a time, every tap one unaligned load and one FMA, bias and activation applied in
  * registers, the row's last vector stored under a mask. */
 
 int gpu_cpu_dw_ok(const struct mdl_node *n)
 {
-	return n->a.kernel[0] * n->a.kernel[1] <= CV_DW_TAPS && gpu_cpu_has_avx512();
+	return n->a.kernel[0] * n->a.kernel[1] <= CV_DW_TAPS && gpu_cpu_has_avx2();
 }
 
 size_t gpu_cpu_dw_scratch(const struct mdl_node *n, const struct mdl_shape *xs, int threads)
@@ -428,10 +520,61 @@ __attribute__((target("avx512f"))) static void dw_task(void *arg, int64_t t, int
 		}
 	}
 }
+
+/* The same on AVX2 + FMA, 8 pixels at a time. */
+__attribute__((target("avx2,fma"))) static void dw_task8(void *arg, int64_t t, int tid)
+{
+	const struct dw_job *d = arg;
+	const struct cv_job *j = &d->c;
+	int64_t c = t % j->C, KH = j->KH, KW = j->KW, Wq = j->g.Wq, plane = j->g.Hq * Wq;
+	float *pl = j->planes + tid * d->per_thread;
+	struct cv_job one = *j;
+	one.x = j->x + t * j->H * j->W;
+	one.C = 1;
+	one.planes = pl;
+	one.img = 0;
+	one.n_img = 1, one.nparts = 1;
+	cv_planes_task(&one, 0);
+	memset(pl + j->g.planes * plane, 0, CV_SLACK * sizeof(float));
+	const float *w = d->w + c * KH * KW;
+	float *y = j->y + t * j->P;
+	__m256 zero = _mm256_setzero_ps(), neg = _mm256_set1_ps(j->e.neg);
+	__m256 lo = _mm256_set1_ps(j->e.lo), hi = _mm256_set1_ps(j->e.hi);
+	__m256 bias = _mm256_set1_ps(j->bias ? j->bias[c] : 0.0f);
+	for (int64_t oh = 0; oh < j->OH; oh++) {
+		const float *base = pl + oh * Wq;
+		for (int64_t ow = 0; ow < j->OW; ow += 8) {
+			__m256 acc0 = bias, acc1 = zero;
+			int64_t k = 0;
+			for (int64_t kh = 0; kh < KH; kh++)
+				for (int64_t kw = 0; kw < KW; kw++, k++) {
+					__m256 x = _mm256_loadu_ps(base + j->off[k] + ow);
+					if (k & 1)
+						acc1 = _mm256_fmadd_ps(_mm256_set1_ps(w[k]), x, acc1);
+					else
+						acc0 = _mm256_fmadd_ps(_mm256_set1_ps(w[k]), x, acc0);
+				}
+			__m256 v = _mm256_add_ps(acc0, acc1);
+			v = _mm256_fmadd_ps(neg, _mm256_min_ps(v, zero), _mm256_max_ps(v, zero));
+			if (j->e.clip)
+				v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+			int64_t cnt = j->OW - ow < 8 ? j->OW - ow : 8;
+			if (cnt == 8)
+				_mm256_storeu_ps(y + oh * j->OW + ow, v);
+			else
+				_mm256_maskstore_ps(y + oh * j->OW + ow, cv_mask8((1u << cnt) - 1), v);
+		}
+	}
+}
 #else
 static void dw_task(void *arg, int64_t t, int tid)
 {
-	(void)arg, (void)t, (void)tid; /* never called: no AVX-512 */
+	(void)arg, (void)t, (void)tid; /* never called: gpu_cpu_dw_ok is 0 here */
+}
+
+static void dw_task8(void *arg, int64_t t, int tid)
+{
+	dw_task(arg, t, tid);
 }
 #endif
 
@@ -478,6 +621,7 @@ int gpu_cpu_dw_run(struct gpu_cpu_args *a)
 	case MDL_ACT_CLIP: j->e.lo = at->act_a, j->e.hi = at->act_b, j->e.clip = 1; break;
 	default: break;
 	}
-	gpu_cpu_pool_run_tid(a->pool, N * j->C, dw_task, &d);
+	j->avx512 = gpu_cpu_has_avx512();
+	gpu_cpu_pool_run_tid(a->pool, N * j->C, j->avx512 ? dw_task : dw_task8, &d);
 	return 0;
 }

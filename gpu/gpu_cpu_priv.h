@@ -46,8 +46,16 @@ int gpu_cpu_is_view(const struct mdl_node *n, const struct mdl_tensor *in0,
 size_t gpu_cpu_scratch(const struct mdl_node *n, const struct mdl_tensor *const *in,
 		       const struct mdl_tensor *const *out, int threads, int packed);
 
+/* ---- instruction sets (gpu_cpu_simd.c) ---- */
+enum { GPU_CPU_ISA_PORTABLE, GPU_CPU_ISA_AVX2, GPU_CPU_ISA_AVX512 };
+/* The best the CPU has of AVX-512F, AVX2 with FMA and neither, capped by the environment's
+ * SHOAL_CPU_ISA (avx512, avx2 or portable; another value is ignored with a warning); decided
+ * at the first call. */
+int gpu_cpu_isa(void);
+int gpu_cpu_has_avx512(void); /* gpu_cpu_isa() >= GPU_CPU_ISA_AVX512 */
+int gpu_cpu_has_avx2(void);   /* gpu_cpu_isa() >= GPU_CPU_ISA_AVX2 */
+
 /* ---- AVX-512 kernels (gpu_cpu_simd.c), used only where gpu_cpu_has_avx512() ---- */
-int gpu_cpu_has_avx512(void);
 /* y = 1 / (1 + e^-x) over n elements (about 2 ulp). */
 void gpu_cpu_sigmoid_avx512(const float *x, float *y, int64_t n);
 /* y = x * clamp(x / 6 + 1/2, 0, 1) over n elements (same arithmetic as the scalar loop). */
@@ -59,7 +67,7 @@ void gpu_cpu_stride2_avx512(const float *x, float *y, int64_t n);
 
 /* ---- dense convolution fast path (gpu_cpu_conv.c) ---- */
 /* 1 when Conv node n with weights wdata (shape ws; NULL when not constant) runs on the
- * packed-weight GEMM kernels on this machine (group 1, 2-D, AVX-512F present). */
+ * packed-weight GEMM kernels on this machine (group 1, 2-D, AVX-512F or AVX2 + FMA). */
 int gpu_cpu_conv_fast_ok(const struct mdl_node *n, const void *wdata, const struct mdl_shape *ws);
 /* Packs the weights once (setup; free() the result). NULL on ENOMEM. */
 float *gpu_cpu_conv_pack(const struct mdl_node *n, const float *w, const struct mdl_shape *ws);
@@ -69,7 +77,7 @@ size_t gpu_cpu_conv_scratch(const struct mdl_node *n, const struct mdl_shape *xs
 /* Runs Conv a->n with a->wpack (bias and fused activation included). 0. */
 int gpu_cpu_conv_run(struct gpu_cpu_args *a);
 /* Depthwise Conv (group = channels = output channels, at most CV_DW_TAPS = 64 taps) on
- * AVX-512: use only where gpu_cpu_has_avx512() and gpu_cpu_dw_ok(). Scratch floats for a pool
+ * AVX-512 or AVX2 + FMA: use only where gpu_cpu_dw_ok(). Scratch floats for a pool
  * of `threads`; the run returns 0. */
 int gpu_cpu_dw_ok(const struct mdl_node *n);
 size_t gpu_cpu_dw_scratch(const struct mdl_node *n, const struct mdl_shape *xs, int threads);

@@ -1,18 +1,57 @@
-/* CPU backend: AVX-512 versions of elementwise kernels (runtime dispatch: the callers use
- * them only when gpu_cpu_has_avx512() says the machine has AVX-512F). */
+/* CPU backend: instruction-set dispatch, and AVX-512 versions of elementwise kernels (the
+ * callers use them only when gpu_cpu_has_avx512() says the machine has AVX-512F). */
 #include <immintrin.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "gpu/gpu_cpu_priv.h"
 
+/* The CPU's best of AVX-512F, AVX2 + FMA and none, capped by SHOAL_CPU_ISA (read once). */
+static int isa_detect(void)
+{
+	int best = GPU_CPU_ISA_PORTABLE;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f"))
+		best = GPU_CPU_ISA_AVX512;
+	else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		best = GPU_CPU_ISA_AVX2;
+#endif
+	const char *cap = getenv("SHOAL_CPU_ISA");
+	if (!cap || !*cap)
+		return best;
+	int want = !strcmp(cap, "avx512") ? GPU_CPU_ISA_AVX512
+		   : !strcmp(cap, "avx2") ? GPU_CPU_ISA_AVX2
+		   : !strcmp(cap, "portable") ? GPU_CPU_ISA_PORTABLE : -1;
+	if (want < 0) {
+		fprintf(stderr, "shoal: SHOAL_CPU_ISA='%s' is not avx512, avx2 or portable; ignored\n",
+			cap);
+		return best;
+	}
+	return want < best ? want : best;
+}
+
+int gpu_cpu_isa(void)
+{
+	static _Atomic int isa = -1; /* racing first calls compute the same value */
+	int v = atomic_load_explicit(&isa, memory_order_relaxed);
+	if (v < 0) {
+		v = isa_detect();
+		atomic_store_explicit(&isa, v, memory_order_relaxed);
+	}
+	return v;
+}
+
 int gpu_cpu_has_avx512(void)
 {
-#if defined(GPU_CPU_NO_AVX512) /* -DGPU_CPU_NO_AVX512: test the portable kernels here */
-	return 0;
-#elif defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-	return __builtin_cpu_supports("avx512f");
-#else
-	return 0;
-#endif
+	return gpu_cpu_isa() >= GPU_CPU_ISA_AVX512;
+}
+
+int gpu_cpu_has_avx2(void)
+{
+	return gpu_cpu_isa() >= GPU_CPU_ISA_AVX2;
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))

@@ -429,12 +429,17 @@ static int test_conv_kernels_match_reference(void)
 		{6, 4, 2, 3, 2, 1, 1, 0, 2, 1, 11, 8},  /* grouped */
 		{4, 8, 4, 3, 1, 1, 1, 1, 1, 1, 7, 7},   /* depthwise with multiplier 2 */
 		{3, 5, 1, 3, 3, 2, 2, 2, 2, 2, 13, 10}, /* stride 3, dilation 2 */
+		/* dense fast path: 20 channels (panels of 8, 8, 4: a half-empty AVX2 pass), 247
+		 * pixels (several blocks, panels of 1, 2 and 3 vectors), row-crossing lane maps */
+		{16, 20, 1, 3, 1, 1, 1, 1, 1, 1, 13, 17},
+		{24, 12, 1, 1, 2, 1, 0, 0, 0, 0, 15, 15}, /* 1x1 stride 2: stride-2 phase planes */
+		{10, 3, 1, 5, 2, 1, 2, 2, 2, 2, 21, 6},   /* 3 channels, 5x5 stride 2, tall */
 	};
 	for (size_t t = 0; t < sizeof cfg / sizeof cfg[0]; t++) {
 		int C = cfg[t].C, M = cfg[t].M, G = cfg[t].group, k = cfg[t].k, H = cfg[t].H,
 		    W = cfg[t].W;
 		int nw = M * (C / G) * k * k;
-		float *w = malloc((size_t)nw * sizeof(float)), bias[16], *x = malloc(2 * (size_t)C * H * W * 4);
+		float *w = malloc((size_t)nw * sizeof(float)), bias[32], *x = malloc(2 * (size_t)C * H * W * 4);
 		unsigned s = 11 + (unsigned)t;
 		for (int i = 0; i < nw; i++)
 			w[i] = frand(&s);
