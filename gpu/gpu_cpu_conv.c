@@ -478,13 +478,11 @@ struct dw_job {
 };
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-__attribute__((target("avx512f"))) static void dw_task(void *arg, int64_t t, int tid)
+/* Task t's channel planes in thread tid's slice: cv_planes_task on a one-channel view. */
+static const float *dw_planes(const struct dw_job *d, int64_t t, int tid)
 {
-	const struct dw_job *d = arg;
 	const struct cv_job *j = &d->c;
-	int64_t c = t % j->C, KH = j->KH, KW = j->KW, Wq = j->g.Wq, plane = j->g.Hq * Wq;
 	float *pl = j->planes + tid * d->per_thread;
-	/* the channel's planes: cv_planes_task on a one-channel view */
 	struct cv_job one = *j;
 	one.x = j->x + t * j->H * j->W;
 	one.C = 1;
@@ -492,7 +490,16 @@ __attribute__((target("avx512f"))) static void dw_task(void *arg, int64_t t, int
 	one.img = 0;
 	one.n_img = 1, one.nparts = 1;
 	cv_planes_task(&one, 0);
-	memset(pl + j->g.planes * plane, 0, CV_SLACK * sizeof(float));
+	memset(pl + j->g.planes * j->g.Hq * j->g.Wq, 0, CV_SLACK * sizeof(float));
+	return pl;
+}
+
+__attribute__((target("avx512f"))) static void dw_task(void *arg, int64_t t, int tid)
+{
+	const struct dw_job *d = arg;
+	const struct cv_job *j = &d->c;
+	int64_t c = t % j->C, KH = j->KH, KW = j->KW, Wq = j->g.Wq;
+	const float *pl = dw_planes(d, t, tid);
 	const float *w = d->w + c * KH * KW;
 	float *y = j->y + t * j->P;
 	__m512 zero = _mm512_setzero_ps(), neg = _mm512_set1_ps(j->e.neg);
@@ -526,16 +533,8 @@ __attribute__((target("avx2,fma"))) static void dw_task8(void *arg, int64_t t, i
 {
 	const struct dw_job *d = arg;
 	const struct cv_job *j = &d->c;
-	int64_t c = t % j->C, KH = j->KH, KW = j->KW, Wq = j->g.Wq, plane = j->g.Hq * Wq;
-	float *pl = j->planes + tid * d->per_thread;
-	struct cv_job one = *j;
-	one.x = j->x + t * j->H * j->W;
-	one.C = 1;
-	one.planes = pl;
-	one.img = 0;
-	one.n_img = 1, one.nparts = 1;
-	cv_planes_task(&one, 0);
-	memset(pl + j->g.planes * plane, 0, CV_SLACK * sizeof(float));
+	int64_t c = t % j->C, KH = j->KH, KW = j->KW, Wq = j->g.Wq;
+	const float *pl = dw_planes(d, t, tid);
 	const float *w = d->w + c * KH * KW;
 	float *y = j->y + t * j->P;
 	__m256 zero = _mm256_setzero_ps(), neg = _mm256_set1_ps(j->e.neg);
