@@ -142,6 +142,33 @@ def mean(xs):
     return sum(xs) / len(xs) if xs else float("nan")
 
 
+def target_lines(rows, pols):
+    """Per client count, each policy's mean miss / accuracy / refused share; then the 1 %
+    target where static-small (every frame at the smallest variant, no admission) stays
+    within 1 %, the runs taken as not overloaded."""
+    out = ["per client count, mean over its runs: miss / acc / refused share of frames",
+           f"{'clients':>7} " + " ".join(f"{p:>24}" for p in pols)]
+    for c in sorted({r["clients"] for r in rows}):
+        cells = []
+        for p in pols:
+            rs = [r for r in rows if r["policy"] == p and r["clients"] == c]
+            ref = mean([r["refused"] / r["frames"] if r["frames"] else 0.0 for r in rs])
+            cells.append(f"{mean([r['miss'] for r in rs]):.3f} / "
+                         f"{mean([r['acc'] for r in rs]):.3f} / {ref:.3f}")
+        out.append(f"{c:>7} " + " ".join(f"{x:>24}" for x in cells))
+    if "adaptive" in pols and "static-small" in pols:
+        key = lambda r: (r["clients"], r["slo_ms"], r["fps"], r["trace"])
+        small = {key(r): r for r in rows if r["policy"] == "static-small"}
+        ok = [r for r in rows if r["policy"] == "adaptive" and key(r) in small and
+              small[key(r)]["miss"] <= 0.01]
+        if ok:
+            within = sum(1 for r in ok if r["miss"] <= 0.01)
+            out.append(f"target: where static-small misses <= 1 % ({len(ok)} runs), adaptive "
+                       f"<= 1 % in {within}, mean miss {mean([r['miss'] for r in ok]):.4f}, "
+                       f"max {max(r['miss'] for r in ok):.4f}")
+    return out
+
+
 def cmd_plot(argv):
     if len(argv) != 1:
         die("usage: experiment-plot.py plot DIR")
@@ -249,6 +276,7 @@ def cmd_plot(argv):
     lines.append("accuracy: F1 of the RESULT's variant vs the largest variant; a miss "
                  "(DROP, lost, RESULT after the SLO) counts 0; refused: DROP not_served "
                  "(admission; also counted as misses)")
+    lines.extend(target_lines(rows, pols))
     lines.append(f"plots: {os.path.join(d, 'accuracy.png')} {os.path.join(d, 'miss.png')} "
                  f"{os.path.join(d, 'latency_cdf.png')}")
     parts = []
