@@ -75,7 +75,7 @@ struct exec_inst {
 	int sched_ready;           /* this round: full or out of slack */
 	int probe;                 /* run the earliest frame alone now (ex_drop_late) */
 	uint64_t last_run_ns;      /* end of its last batch (creation time before any) */
-	uint64_t sched_d, sched_e; /* this round: earliest deadline, est(n) + guard */
+	uint64_t sched_d, sched_e; /* this round: earliest deadline, est(n) + guard + spread */
 	struct exec_stats st;
 };
 
@@ -728,10 +728,17 @@ static void *ex_main(void *arg)
 				continue;
 			int q = (int)in->n < ex->cfg.max_batch ? (int)in->n : ex->cfg.max_batch;
 			in->sched_d = in->heap[0].deadline_ns;
-			in->sched_e = ex_est_ns(ex, in, q) + ex->guard_ns;
+			/* the start slack: the guard, plus the spread of recent batch times past
+			 * their median (the estimate is their 95th percentile; a batch started at
+			 * the last moment is late whenever it runs past that, as the tail does
+			 * on a loaded machine) */
+			uint64_t est = ex_est_ns(ex, in, q);
+			uint64_t spread = in->ratio > in->ratio_med && in->ratio > 0
+				? (uint64_t)((double)est * (in->ratio - in->ratio_med) / in->ratio) : 0;
+			in->sched_e = est + ex->guard_ns + spread;
 			if ((int)in->n >= in->batch || now + in->sched_e >= in->sched_d || in->probe) {
 				in->sched_ready = 1;
-				uint64_t run = in->sched_e - ex->guard_ns;
+				uint64_t run = est;
 				block = run > block ? run : block;
 			}
 		}
