@@ -74,6 +74,7 @@ struct exec_inst {
 	int n_ratios, next_ratio;
 	int sched_ready;           /* this round: full or out of slack */
 	int probe;                 /* run the earliest frame alone now (ex_drop_late) */
+	int standin;               /* the ratio is another size's median (switched, no batch yet) */
 	uint64_t last_run_ns;      /* end of its last batch (creation time before any) */
 	uint64_t sched_d, sched_e; /* this round: earliest deadline, est(n) + guard + spread */
 	struct exec_stats st;
@@ -333,6 +334,7 @@ static void ex_inst_switch(struct gpu_exec *ex, struct exec_inst *in, int slot)
 	if (in->size && in->size != ex->vars[slot].size && in->n_ratios > 0) {
 		in->n_ratios = 0;
 		in->next_ratio = 0;
+		in->standin = 1;
 		ex_set_ratio(in, in->ratio_med, in->ratio_med);
 	}
 	in->var = slot;
@@ -581,8 +583,12 @@ static void ex_drop_late(struct gpu_exec *ex, struct exec_inst *in, uint64_t now
 	struct gpu_exec_frame f;
 	/* an instance that has not run for EXEC_PROBE_NS while its frames are judged late keeps
 	 * the earliest one and runs it alone: a measurement, so that a correction ratio grown
-	 * too large (a slow spell, a variant switch) cannot starve the instance for ever */
-	if (in->n && now + e1 > in->heap[0].deadline_ns && now - in->last_run_ns >= EXEC_PROBE_NS) {
+	 * too large (a slow spell) cannot starve the instance for ever. At once after a switch
+	 * to a size with no measured batch yet: the ratio then is another size's stand-in (a smaller size's
+	 * is larger: fixed costs weigh more), which judged a switched instance's frames late for
+	 * up to EXEC_PROBE_NS, every one of them dropped */
+	if (in->n && now + e1 > in->heap[0].deadline_ns &&
+	    (in->standin || now - in->last_run_ns >= EXEC_PROBE_NS)) {
 		in->probe = 1;
 		return;
 	}
@@ -597,6 +603,7 @@ static void ex_drop_late(struct gpu_exec *ex, struct exec_inst *in, uint64_t now
 
 static void ex_record_ratio(struct exec_inst *in, double r)
 {
+	in->standin = 0;
 	in->ratios[in->next_ratio] = r;
 	in->next_ratio = (in->next_ratio + 1) % EXEC_RATIOS;
 	if (in->n_ratios < EXEC_RATIOS)

@@ -1173,12 +1173,58 @@ static int test_exec_ratio_uses_95th_percentile(void)
 	return ST_PASS;
 }
 
+/* After a switch to another size the previous median stands in for the ratio until the new
+ * size's first batch; a frame that stand-in judges late is run (a probe) rather than dropped:
+ * the switched instance dropped every frame for a second before (regression). */
+static int test_exec_switch_probes_before_dropping_late(void)
+{
+	struct fix fx;
+	ST_CHECK_EQ(fix_open_script(&fx), ST_PASS);
+	struct gpu_exec_config c;
+	config(&c, &fx, 1);
+	static const double lat[1] = {10};
+	profile_one(&c.profile, 32, 1, lat);
+	char err[256] = "";
+	struct gpu_exec *ex = gpu_exec_create(&c, err, sizeof err);
+	ST_CHECK(ex != NULL);
+	ST_CHECK(serve(ex, 0, 32, 1));
+	int u = 0;
+	double r = 0;
+	for (int i = 0; i < 8; i++) /* ratio and median 3 at size 32 */
+		r = ratio_after_batch(ex, &u, 30);
+	ST_CHECK(r == 3.0);
+	/* with history at this size a frame due in 25 ms is dropped (est 30 ms) */
+	atomic_store(&script_batch_ns, 10 * MS);
+	ST_CHECK_EQ(submit(ex, 0, (uint64_t)u, fake_clock() + 25 * MS), 0);
+	ST_CHECK(wait_done(u + 1));
+	ST_CHECK_EQ(recs[u].status, GPU_EXEC_LATE);
+	u++;
+	/* size 16: the stand-in (3) judges the same frame late; it runs alone instead, takes
+	 * 10 ms, and the new size's own ratio (1) replaces the stand-in */
+	ST_CHECK(serve(ex, 0, 16, 1));
+	struct gpu_exec_instance_stats s;
+	ST_CHECK_EQ(gpu_exec_instance_stats(ex, 0, &s), 0);
+	ST_CHECK(s.ratio == 3.0);
+	uint64_t probes = s.probes;
+	ST_CHECK_EQ(submit(ex, 0, (uint64_t)u, fake_clock() + 25 * MS), 0);
+	ST_CHECK(wait_done(u + 1));
+	ST_CHECK_EQ(recs[u].status, GPU_EXEC_DONE);
+	u++;
+	ST_CHECK_EQ(gpu_exec_instance_stats(ex, 0, &s), 0);
+	ST_CHECK(s.ratio == 1.0);
+	ST_CHECK_EQ(s.probes, probes + 1);
+	gpu_exec_destroy(ex);
+	fix_close(&fx);
+	return ST_PASS;
+}
+
 ST_MAIN(ST_CASE(test_exec_every_frame_gets_exactly_one_done),
 	ST_CASE(test_exec_full_batch_runs_at_target_size),
 	ST_CASE(test_exec_partial_batch_runs_before_deadline),
 	ST_CASE(test_exec_batch_cut_to_meet_deadline),
 	ST_CASE(test_exec_late_frames_dropped_before_running),
 	ST_CASE(test_exec_probe_after_idle_measures_again),
+	ST_CASE(test_exec_switch_probes_before_dropping_late),
 	ST_CASE(test_exec_edf_between_instances),
 	ST_CASE(test_exec_instance_out_of_service_and_bad_instance),
 	ST_CASE(test_exec_prepare_ahead_and_switch_size),
