@@ -324,16 +324,31 @@ int srv_control_plan(struct srv *s, double now_ms, int first)
 		const struct ctl_decision *d = sv->dec[idx];
 		if (rc == 0 && sv->margin > 1.0 && d->served_fps < d->total_fps - 1e-9) {
 			/* the margin may lower accuracy but never refuse a client the measured
-			 * ratio alone would serve */
+			 * ratio alone would serve; then the largest margin (steps of 1.25 down)
+			 * that serves as much is kept, not the measured ratio's most accurate plan
+			 * (that one fills the device: the queue the margin was raised against) */
 			int b2 = share;
 			double plain = with_margin / sv->margin;
 			if (srv_plan_adaptive(s, prev, n, plain, &sv->dec_alt, &b2) == 0 &&
 			    sv->dec_alt->served_fps > d->served_fps + 1e-9) {
+				double want = sv->dec_alt->served_fps, used = plain;
+				struct ctl_decision **pick = &sv->dec_alt;
+				for (double m = sv->margin / 1.25; m > 1.0 + 1e-9; m /= 1.25) {
+					int b3 = share;
+					if (srv_plan_adaptive(s, prev, n, plain * m, &sv->dec_mid, &b3) ==
+						    0 &&
+					    sv->dec_mid->served_fps >= want - 1e-9) {
+						pick = &sv->dec_mid;
+						b2 = b3;
+						used = plain * m;
+						break;
+					}
+				}
 				struct ctl_decision *t = sv->dec[idx];
-				sv->dec[idx] = sv->dec_alt;
-				sv->dec_alt = t;
+				sv->dec[idx] = *pick;
+				*pick = t;
 				best = b2;
-				sv->ratio = plain;
+				sv->ratio = used;
 			}
 		}
 		sv->share = best;

@@ -336,10 +336,11 @@ int srv_serve_start(struct srv *s, char *err, size_t len)
 	sv->dec[1] = ctl_decision_create((int)o->instances, (int)sv->cap_clients);
 	sv->dec_try = ctl_decision_create((int)o->instances, (int)sv->cap_clients);
 	sv->dec_alt = ctl_decision_create((int)o->instances, (int)sv->cap_clients);
+	sv->dec_mid = ctl_decision_create((int)o->instances, (int)sv->cap_clients);
 	if (!sv->infl || !sv->snap || !sv->snap_q || !sv->cl || !sv->reg[0] || !sv->reg[1] ||
 	    !sv->route_tmp || !sv->gone || !sv->plan_keys || !sv->keys_now || !sv->routes ||
 	    !sv->sched || !sv->trig || !sv->dec[0] || !sv->dec[1] || !sv->dec_try ||
-	    !sv->dec_alt) {
+	    !sv->dec_alt || !sv->dec_mid) {
 		snprintf(err, len, "out of memory for %u clients", sv->cap_clients);
 		return -1;
 	}
@@ -534,6 +535,7 @@ void srv_serve_close(struct srv *s)
 	ctl_decision_destroy(sv->dec[1]);
 	ctl_decision_destroy(sv->dec_try);
 	ctl_decision_destroy(sv->dec_alt);
+	ctl_decision_destroy(sv->dec_mid);
 	if (sv->fam)
 		gpu_family_close(sv->fam);
 	if (sv->be)

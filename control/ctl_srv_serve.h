@@ -85,6 +85,7 @@ struct srv_serve {
 	struct ctl_decision *dec[2];
 	struct ctl_decision *dec_try; /* a second solve with a smaller device share */
 	struct ctl_decision *dec_alt; /* the plan without the margin */
+	struct ctl_decision *dec_mid; /* a plan at a smaller margin that serves as much */
 	int last;         /* index of the applied decision, -1 none */
 	int pending;      /* dec[1 - last] (or dec[0]) waits for its variants */
 	int pend_idx;
