@@ -226,11 +226,9 @@ static void srv_margin_update(struct srv *s)
 		return;
 	sv->m_late = late;
 	sv->m_total = total;
-	double floor = srv_margin_floor(&s->o);
-	if (up)
-		sv->margin = sv->margin * 1.25 < 4.0 ? sv->margin * 1.25 : 4.0;
-	else
-		sv->margin = sv->margin * 0.9 > floor ? sv->margin * 0.9 : floor;
+	/* within [floor, 4], or at the floor when --headroom puts it above 4 */
+	double floor = srv_margin_floor(&s->o), m = sv->margin * (up ? 1.25 : 0.9);
+	sv->margin = m > 4.0 ? 4.0 : m;
 	if (sv->margin < floor)
 		sv->margin = floor;
 }

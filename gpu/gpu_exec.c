@@ -584,9 +584,9 @@ static void ex_drop_late(struct gpu_exec *ex, struct exec_inst *in, uint64_t now
 	/* an instance that has not run for EXEC_PROBE_NS while its frames are judged late keeps
 	 * the earliest one and runs it alone: a measurement, so that a correction ratio grown
 	 * too large (a slow spell) cannot starve the instance for ever. At once after a switch
-	 * to a size with no measured batch yet: the ratio then is another size's stand-in (a smaller size's
-	 * is larger: fixed costs weigh more), which judged a switched instance's frames late for
-	 * up to EXEC_PROBE_NS, every one of them dropped */
+	 * to a size with no measured batch yet: the ratio then is another size's stand-in (a
+	 * smaller size's is larger: fixed costs weigh more), which judged a switched instance's
+	 * frames late for up to EXEC_PROBE_NS, every one of them dropped */
 	if (in->n && now + e1 > in->heap[0].deadline_ns &&
 	    (in->standin || now - in->last_run_ns >= EXEC_PROBE_NS)) {
 		in->probe = 1;
@@ -740,7 +740,7 @@ static void *ex_main(void *arg)
 			 * the last moment is late whenever it runs past that, as the tail does
 			 * on a loaded machine) */
 			uint64_t est = ex_est_ns(ex, in, q);
-			uint64_t spread = in->ratio > in->ratio_med && in->ratio > 0
+			uint64_t spread = in->ratio > in->ratio_med /* the ratio is >= 0.25 */
 				? (uint64_t)((double)est * (in->ratio - in->ratio_med) / in->ratio) : 0;
 			in->sched_e = est + ex->guard_ns + spread;
 			if ((int)in->n >= in->batch || now + in->sched_e >= in->sched_d || in->probe) {

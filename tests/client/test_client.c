@@ -501,10 +501,9 @@ static int peer_run(struct peer *p)
 	return pthread_create(&p->thread, NULL, peer_main, p) == 0 ? 0 : -1;
 }
 
-/* Stops the peer thread; what it saw (its frame buffer included) stays readable. */
 /* Stops the peer thread, then reads what is still queued: the client's last datagrams (its
  * final REPORT, BYE) were in the sockets when it returned, but the thread may have stopped
- * before reading them. */
+ * before reading them. What it saw (its frame buffer included) stays readable. */
 static void peer_halt(struct peer *p)
 {
 	if (p->halted)

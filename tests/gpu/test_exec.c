@@ -1116,21 +1116,66 @@ static double ratio_after_batch(struct gpu_exec *ex, int *u, double ms)
 	return s.ratio;
 }
 
+/* The scripted fixture with one instance serving size 32 at batch 1, profiled 10 ms (the
+ * test clock advances by script_batch_ns per batch). NULL on failure. */
+static struct gpu_exec *scripted_open(struct fix *fx)
+{
+	if (fix_open_script(fx) != ST_PASS)
+		return NULL;
+	struct gpu_exec_config c;
+	config(&c, fx, 1);
+	static const double lat[1] = {10};
+	profile_one(&c.profile, 32, 1, lat);
+	char err[256] = "";
+	struct gpu_exec *ex = gpu_exec_create(&c, err, sizeof err);
+	if (ex && !serve(ex, 0, 32, 1)) {
+		gpu_exec_destroy(ex);
+		ex = NULL;
+	}
+	return ex;
+}
+
+/* A batch waiting to fill starts earlier by the spread of its batch times past their median:
+ * with a 95th-percentile ratio of 3 and a median of 1, est(1) = 30 ms and the spread 20 ms,
+ * so a frame due at D runs (batch 2 planned, one frame) at D - 30 - guard 2 - 20. */
+static int test_exec_start_slack_covers_ratio_spread(void)
+{
+	struct fix fx;
+	struct gpu_exec *ex = scripted_open(&fx);
+	ST_CHECK(ex != NULL);
+	int u = 0;
+	for (int i = 0; i < 4; i++)
+		ST_CHECK(ratio_after_batch(ex, &u, 30) == 3.0);
+	for (int i = 0; i < 28; i++)
+		ST_CHECK(ratio_after_batch(ex, &u, 10) == 3.0);
+	struct gpu_exec_instance_stats s;
+	ST_CHECK_EQ(gpu_exec_instance_stats(ex, 0, &s), 0);
+	ST_CHECK(s.ratio == 3.0 && s.ratio_p50 == 1.0);
+	ST_CHECK(serve(ex, 0, 32, 2)); /* same size: the history stays */
+	atomic_store(&script_batch_ns, 0);
+	uint64_t t = fake_clock(), d = t + 200 * MS;
+	ST_CHECK_EQ(submit(ex, 0, (uint64_t)u, d), 0);
+	ST_CHECK(wait_stats(ex, 0, 1, 0));
+	atomic_store(&fake_now, d - 52 * MS - 100000); /* the guard alone would wait to d - 32 */
+	sleep_ms(50);
+	ST_CHECK_EQ(atomic_load(&recs[u].count), 0);
+	atomic_store(&fake_now, d - 52 * MS);
+	ST_CHECK(wait_done(u + 1));
+	ST_CHECK_EQ(recs[u].status, GPU_EXEC_DONE);
+	ST_CHECK_EQ(recs[u].start_ns, d - 52 * MS);
+	gpu_exec_destroy(ex);
+	fix_close(&fx);
+	return ST_PASS;
+}
+
 /* Batch ratios (measured / profiled) mostly 1 and a few of 3: the correction ratio is their
  * 95th percentile over the last 32 batches, not their mean, and forgets older batches; the
  * median is reported beside it; a switch to another size starts a fresh history. */
 static int test_exec_ratio_uses_95th_percentile(void)
 {
 	struct fix fx;
-	ST_CHECK_EQ(fix_open_script(&fx), ST_PASS);
-	struct gpu_exec_config c;
-	config(&c, &fx, 1);
-	static const double lat[1] = {10};
-	profile_one(&c.profile, 32, 1, lat);
-	char err[256] = "";
-	struct gpu_exec *ex = gpu_exec_create(&c, err, sizeof err);
+	struct gpu_exec *ex = scripted_open(&fx);
 	ST_CHECK(ex != NULL);
-	ST_CHECK(serve(ex, 0, 32, 1));
 	int u = 0;
 	/* 4 batches of 30 ms (ratio 3), then 28 of 10 ms (ratio 1): 4 of 32 above 1 (12.5 %) */
 	for (int i = 0; i < 4; i++)
@@ -1179,15 +1224,8 @@ static int test_exec_ratio_uses_95th_percentile(void)
 static int test_exec_switch_probes_before_dropping_late(void)
 {
 	struct fix fx;
-	ST_CHECK_EQ(fix_open_script(&fx), ST_PASS);
-	struct gpu_exec_config c;
-	config(&c, &fx, 1);
-	static const double lat[1] = {10};
-	profile_one(&c.profile, 32, 1, lat);
-	char err[256] = "";
-	struct gpu_exec *ex = gpu_exec_create(&c, err, sizeof err);
+	struct gpu_exec *ex = scripted_open(&fx);
 	ST_CHECK(ex != NULL);
-	ST_CHECK(serve(ex, 0, 32, 1));
 	int u = 0;
 	double r = 0;
 	for (int i = 0; i < 8; i++) /* ratio and median 3 at size 32 */
@@ -1225,6 +1263,7 @@ ST_MAIN(ST_CASE(test_exec_every_frame_gets_exactly_one_done),
 	ST_CASE(test_exec_late_frames_dropped_before_running),
 	ST_CASE(test_exec_probe_after_idle_measures_again),
 	ST_CASE(test_exec_switch_probes_before_dropping_late),
+	ST_CASE(test_exec_start_slack_covers_ratio_spread),
 	ST_CASE(test_exec_edf_between_instances),
 	ST_CASE(test_exec_instance_out_of_service_and_bad_instance),
 	ST_CASE(test_exec_prepare_ahead_and_switch_size),
